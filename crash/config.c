@@ -1,0 +1,218 @@
+/* config.c — crashpath_init: validate the host's description at load time and prepare all
+ * crash-time state, so that nothing which can be checked at boot is left to crash time. */
+#include "cp/hw.h"
+#include "cp/internal.h"
+
+#define CPUID1_ECX_CX16 (1u << 13)
+/* The IDT must reach the #MC gate, the highest vector crashpath rewrites. */
+#define IDT_MIN_LIMIT (CP_VEC_MC * 16u + 15u)
+
+struct cp_state cp_state = { .crashing_cpu = CP_NO_CPU };
+
+static int overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+    return a < b + b_len && b < a + a_len;
+}
+
+static int check_scalars(const struct crashpath_config *c)
+{
+    uint32_t regs[4];
+    enum crashpath_apic_mode mode;
+
+    if (!c->nr_cpus)
+        return CRASHPATH_ERR_NO_CPUS;
+    if (c->nr_cpus > CRASHPATH_MAX_CPUS)
+        return CRASHPATH_ERR_TOO_MANY_CPUS;
+    /* A gate selector must be a GDT selector with RPL 0, and the one we run
+     * on: enable_nmis IRETs with the live CS, gates get hv_cs. */
+    if (!(c->hv_cs & ~7u) || (c->hv_cs & 7u) || c->hv_cs != cp_hw_read_sel(0))
+        return CRASHPATH_ERR_SELECTOR;
+    if (!c->tsc_khz)
+        return CRASHPATH_ERR_TSC_KHZ;
+    if (c->timeout_ms > CRASHPATH_MAX_TIMEOUT_MS)
+        return CRASHPATH_ERR_TIMEOUT;
+    if (c->send_mode != CRASHPATH_SEND_PER_CPU && c->send_mode != CRASHPATH_SEND_ALL_BUT_SELF)
+        return CRASHPATH_ERR_SEND_MODE;
+    mode = cp_apic_mode();
+    if (mode != CRASHPATH_APIC_XAPIC && mode != CRASHPATH_APIC_X2APIC)
+        return CRASHPATH_ERR_APIC_MODE;
+    cp_hw_cpuid(1, 0, regs);
+    if (!(regs[2] & CPUID1_ECX_CX16))
+        return CRASHPATH_ERR_NO_CX16;
+    if (!c->info_note)
+        return CRASHPATH_ERR_NO_NOTES;
+    if (((uintptr_t)c->info_note | c->info_note_phys) & (CRASHPATH_NOTES_ALIGN - 1))
+        return CRASHPATH_ERR_NOTES_ALIGN;
+    return CRASHPATH_OK;
+}
+
+static int check_cpu(const struct crashpath_cpu *cpu)
+{
+    if (cpu->index >= CRASHPATH_MAX_CPUS)
+        return CRASHPATH_ERR_CPU_INDEX;
+    if (cpu->apic_id == 0xffffffffu)
+        return CRASHPATH_ERR_APIC_ID;
+    if (cpu->flags & CRASHPATH_CPU_PRESENT) {
+        if (!cpu->idt_base)
+            return CRASHPATH_ERR_NO_IDT;
+        if (cpu->idt_base & 15u)
+            return CRASHPATH_ERR_IDT_ALIGN;
+        if (cpu->idt_limit < IDT_MIN_LIMIT)
+            return CRASHPATH_ERR_IDT_LIMIT;
+    }
+    if (!cpu->notes)
+        return CRASHPATH_ERR_NO_NOTES;
+    if (((uintptr_t)cpu->notes | cpu->notes_phys) & (CRASHPATH_NOTES_ALIGN - 1))
+        return CRASHPATH_ERR_NOTES_ALIGN;
+    return CRASHPATH_OK;
+}
+
+/* Checks between pairs of CPUs. Quadratic, but at load time only:
+ * 1024 CPUs make half a million comparisons. */
+static int check_pair(const struct crashpath_cpu *a, const struct crashpath_cpu *b)
+{
+    const uint64_t note = CRASHPATH_CPU_NOTES_SIZE;
+    int a_idt = (a->flags & CRASHPATH_CPU_PRESENT) != 0;
+    int b_idt = (b->flags & CRASHPATH_CPU_PRESENT) != 0;
+
+    if (a->index == b->index)
+        return CRASHPATH_ERR_DUP_CPU_INDEX;
+    if (a->apic_id == b->apic_id)
+        return CRASHPATH_ERR_DUP_APIC_ID;
+    if (a_idt && b_idt && a->idt_base == b->idt_base)
+        return CRASHPATH_ERR_IDT_SHARED;
+    if (overlaps((uintptr_t)a->notes, note, (uintptr_t)b->notes, note) ||
+        overlaps(a->notes_phys, note, b->notes_phys, note))
+        return CRASHPATH_ERR_NOTES_OVERLAP;
+    /* A note buffer must not lie in another CPU's IDT: saving the notes
+     * would then corrupt the gates. */
+    if ((b_idt && overlaps((uintptr_t)a->notes, note, b->idt_base, b->idt_limit + 1ull)) ||
+        (a_idt && overlaps((uintptr_t)b->notes, note, a->idt_base, a->idt_limit + 1ull)))
+        return CRASHPATH_ERR_NOTES_OVERLAP;
+    return CRASHPATH_OK;
+}
+
+static int check_info_note(const struct crashpath_config *c, const struct crashpath_cpu *cpu)
+{
+    const uint64_t info = CRASHPATH_INFO_NOTE_SIZE;
+
+    if (overlaps((uintptr_t)c->info_note, info, (uintptr_t)cpu->notes, CRASHPATH_CPU_NOTES_SIZE) ||
+        overlaps(c->info_note_phys, info, cpu->notes_phys, CRASHPATH_CPU_NOTES_SIZE))
+        return CRASHPATH_ERR_NOTES_OVERLAP;
+    if ((cpu->flags & CRASHPATH_CPU_PRESENT) &&
+        (overlaps((uintptr_t)c->info_note, info, cpu->idt_base, cpu->idt_limit + 1ull) ||
+         overlaps((uintptr_t)cpu->notes, CRASHPATH_CPU_NOTES_SIZE, cpu->idt_base, cpu->idt_limit + 1ull)))
+        return CRASHPATH_ERR_NOTES_OVERLAP;
+    return CRASHPATH_OK;
+}
+
+static int validate(const struct crashpath_config *c)
+{
+    int err;
+
+    if (!c || !c->cpus)
+        return CRASHPATH_ERR_NULL_CONFIG;
+    err = check_scalars(c);
+    for (uint32_t i = 0; !err && i < c->nr_cpus; i++) {
+        err = check_cpu(&c->cpus[i]);
+        if (!err)
+            err = check_info_note(c, &c->cpus[i]);
+        for (uint32_t j = 0; !err && j < i; j++)
+            err = check_pair(&c->cpus[j], &c->cpus[i]);
+    }
+    return err;
+}
+
+static void install(const struct crashpath_config *c)
+{
+    cp_state.nr_cpus = c->nr_cpus;
+    cp_state.hv_cs = c->hv_cs;
+    cp_state.send_mode = c->send_mode;
+    cp_state.timeout_ms = c->timeout_ms ? c->timeout_ms : CRASHPATH_DEFAULT_TIMEOUT_MS;
+    cp_state.tsc_khz = c->tsc_khz;
+    /* Precomputed so the wait loop only compares. Cannot overflow: at most
+     * 600000 ms times a 64-bit kHz value that would need an exahertz TSC. */
+    cp_state.timeout_ticks = (uint64_t)cp_state.timeout_ms * c->tsc_khz;
+    cp_state.phys_map_offset = c->phys_map_offset;
+    cp_state.info_note = c->info_note;
+    cp_state.console = c->console;
+    cp_state.stop_cpu = c->stop_cpu;
+    cp_state.stop_cpu_arg = c->stop_cpu_arg;
+    cp_state.nr_answered = 0;
+    for (uint32_t i = 0; i < c->nr_cpus; i++) {
+        const struct crashpath_cpu *src = &c->cpus[i];
+        struct cp_cpu *dst = &cp_state.cpus[i];
+
+        cp_zero(dst, sizeof(*dst));
+        dst->index = src->index;
+        dst->apic_id = src->apic_id;
+        dst->present = (src->flags & CRASHPATH_CPU_PRESENT) != 0;
+        dst->idt_base = dst->present ? src->idt_base : 0;
+        dst->notes = src->notes;
+        dst->vmx = src->vmx;
+        cp_notes_prepare_cpu(dst);
+    }
+    cp_notes_prepare_info();
+}
+
+int crashpath_init(const struct crashpath_config *config)
+{
+    int err;
+
+    if (cp_state.crashing_cpu != CP_NO_CPU)
+        return CRASHPATH_ERR_BUSY;
+    err = validate(config);
+    if (err)
+        return err;
+    /* A CPU entering the crash path while we rewrite the table must see it
+     * as not ready rather than half-written. */
+    cp_state.ready = 0;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    install(config);
+    __atomic_store_n(&cp_state.ready, 1, __ATOMIC_RELEASE);
+    return CRASHPATH_OK;
+}
+
+/* Linear in the number of CPUs, with no parsing and no lock: the APIC ID is
+ * the only identity the hardware gives an NMI handler. */
+uint32_t cp_this_cpu(void)
+{
+    uint32_t id = cp_apic_read_id(cp_apic_mode());
+
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        if (cp_state.cpus[i].apic_id == id)
+            return i;
+    return CP_NO_CPU;
+}
+
+const char *crashpath_strerror(int error)
+{
+    switch (error) {
+    case CRASHPATH_OK: return "success";
+    case CRASHPATH_ERR_NULL_CONFIG: return "configuration or its CPU array is NULL";
+    case CRASHPATH_ERR_NO_CPUS: return "no CPUs configured";
+    case CRASHPATH_ERR_TOO_MANY_CPUS: return "more CPUs than CRASHPATH_MAX_CPUS";
+    case CRASHPATH_ERR_CPU_INDEX: return "a logical CPU index is not below CRASHPATH_MAX_CPUS";
+    case CRASHPATH_ERR_DUP_CPU_INDEX: return "two CPUs share a logical index";
+    case CRASHPATH_ERR_APIC_ID: return "APIC ID 0xffffffff is the broadcast ID";
+    case CRASHPATH_ERR_DUP_APIC_ID: return "two CPUs share an APIC ID";
+    case CRASHPATH_ERR_NO_IDT: return "a present CPU has no IDT";
+    case CRASHPATH_ERR_IDT_ALIGN: return "an IDT is not 16-byte aligned";
+    case CRASHPATH_ERR_IDT_LIMIT: return "an IDT is too short to hold the #MC gate";
+    case CRASHPATH_ERR_IDT_SHARED: return "two present CPUs share an IDT";
+    case CRASHPATH_ERR_NO_NOTES: return "a note buffer is missing";
+    case CRASHPATH_ERR_NOTES_ALIGN: return "a note buffer is not aligned to CRASHPATH_NOTES_ALIGN";
+    case CRASHPATH_ERR_NOTES_OVERLAP: return "note buffers overlap each other or an IDT";
+    case CRASHPATH_ERR_APIC_MODE: return "the local APIC is disabled or in an invalid mode";
+    case CRASHPATH_ERR_SELECTOR: return "hv_cs is not the ring-0 GDT code selector in use";
+    case CRASHPATH_ERR_TSC_KHZ: return "tsc_khz is 0";
+    case CRASHPATH_ERR_TIMEOUT: return "timeout_ms is above CRASHPATH_MAX_TIMEOUT_MS";
+    case CRASHPATH_ERR_SEND_MODE: return "unknown send_mode";
+    case CRASHPATH_ERR_NO_CX16: return "the CPU has no CMPXCHG16B";
+    case CRASHPATH_ERR_BUSY: return "a crash is under way";
+    case CRASHPATH_ERR_NOT_READY: return "crashpath_init has not succeeded";
+    case CRASHPATH_ERR_REENTERED: return "the crashing CPU re-entered the crash path";
+    case CRASHPATH_ERR_UNKNOWN_CPU: return "this CPU's APIC ID is not configured";
+    default: return "unknown crashpath error";
+    }
+}

@@ -1,0 +1,90 @@
+/* gate.c — 64-bit IDT gate encoding and the crash-time gate rewrites (IST drop, handler swap).
+ * A gate is never observable half-written: one 8-byte store when the high half is unchanged,
+ * LOCK CMPXCHG16B otherwise (Xen asserts the first case; we handle both). */
+#include "cp/hw.h"
+#include "cp/internal.h"
+
+/*
+ * 64-bit interrupt/trap gate (SDM vol. 3, 6.14.1, figure 6-8):
+ *   lo  [15:0]  offset 15:0      [31:16] segment selector
+ *       [34:32] IST              [39:35] zero
+ *       [43:40] type (0xE interrupt, 0xF trap)   [44] zero
+ *       [46:45] DPL              [47] present     [63:48] offset 31:16
+ *   hi  [31:0]  offset 63:32     [63:32] reserved
+ */
+#define GATE_IST_MASK (7ull << 32)
+#define GATE_TYPE_SHIFT 40
+#define GATE_DPL_MASK (3ull << 45)
+#define GATE_PRESENT (1ull << 47)
+#define GATE_OFF_LO_MASK 0xffffull
+#define GATE_HI_OFF_MASK 0xffffffffull
+
+uint64_t cp_gate_handler(uint64_t lo, uint64_t hi)
+{
+    return (lo & GATE_OFF_LO_MASK) | ((lo >> 32) & 0xffff0000ull) | ((hi & GATE_HI_OFF_MASK) << 32);
+}
+
+unsigned int cp_gate_ist(uint64_t lo)
+{
+    return (unsigned int)((lo & GATE_IST_MASK) >> 32);
+}
+
+void cp_gate_encode(uint64_t handler, uint16_t sel, unsigned int ist, unsigned int type,
+                    unsigned int dpl, uint64_t *lo, uint64_t *hi)
+{
+    *lo = (handler & GATE_OFF_LO_MASK) | ((uint64_t)sel << 16) | ((uint64_t)(ist & 7u) << 32) |
+          ((uint64_t)(type & 0xfu) << GATE_TYPE_SHIFT) | ((uint64_t)(dpl & 3u) << 45) |
+          GATE_PRESENT | ((handler & 0xffff0000ull) << 32);
+    *hi = handler >> 32;
+}
+
+static uint64_t gate_addr(uint64_t idt_base, unsigned int vector)
+{
+    return idt_base + (uint64_t)vector * 16u;
+}
+
+/* The gate a rewrite produces from the current one. handler == 0 means
+ * "clear the IST only": every other bit is kept. Otherwise point it at
+ * handler: an interrupt gate (IF clear in the handler), present, IST 0,
+ * selector sel; the DPL and the reserved high bits are kept. */
+static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel,
+                      uint64_t *new_lo, uint64_t *new_hi)
+{
+    if (!handler) {
+        *new_lo = lo & ~GATE_IST_MASK;
+        *new_hi = hi;
+        return;
+    }
+    cp_gate_encode(handler, sel, 0, CP_GATE_TYPE_INTR, (unsigned int)((lo & GATE_DPL_MASK) >> 45),
+                   new_lo, new_hi);
+    *new_hi |= hi & ~GATE_HI_OFF_MASK;
+}
+
+/* Rewrite a gate as one atomic step. If the high half (offset 63:32) does not
+ * change, a single aligned 8-byte store of the low half suffices; otherwise
+ * CMPXCHG16B, retried if the gate changed between our read and the swap. */
+static void gate_rewrite(uint64_t gate, uint64_t handler, uint16_t sel)
+{
+    for (;;) {
+        uint64_t lo, hi, new_lo, new_hi;
+
+        cp_hw_idt_read(gate, &lo, &hi);
+        gate_edit(lo, hi, handler, sel, &new_lo, &new_hi);
+        if (new_hi == hi) {
+            cp_hw_idt_write_lo(gate, new_lo);
+            return;
+        }
+        if (cp_hw_idt_cmpxchg16(gate, lo, hi, new_lo, new_hi))
+            return;
+    }
+}
+
+void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector)
+{
+    gate_rewrite(gate_addr(idt_base, vector), 0, 0);
+}
+
+void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel)
+{
+    gate_rewrite(gate_addr(idt_base, vector), handler, sel);
+}

@@ -1,0 +1,195 @@
+/* shootdown.c — the crashing CPU's path, the 2012 Xen design with what Xen and Linux learned
+ * since: elect one crasher, rewrite every CPU's NMI and #MC gates, NMI the others, wait with a
+ * bounded TSC timeout, record who answered, then hand off with NMIs unblocked. */
+#include "cp/hw.h"
+#include "cp/internal.h"
+
+static void say_crash(const struct cp_cpu *self, const char *reason)
+{
+    struct cp_line l = { .len = 0 };
+
+    cp_line_str(&l, "crashpath: CPU ");
+    cp_line_dec(&l, self->index);
+    cp_line_str(&l, " (APIC ");
+    cp_line_hex(&l, self->apic_id);
+    cp_line_str(&l, ") crashing: ");
+    cp_line_str(&l, reason ? reason : "(no reason)");
+    cp_line_emit(&l);
+}
+
+/*
+ * Every present CPU's IDT: drop the IST of the NMI and #MC gates, point the
+ * crasher's NMI gate at trap_nop and every other CPU's at nmi_crash. #DF
+ * keeps its IST: a double fault on a broken stack must still find a good one.
+ *
+ * Why drop the ISTs: an IST gate switches to the same stack top on every
+ * delivery, even at the same privilege level (SDM vol. 3, 6.14.5), so a
+ * nested NMI or #MC overwrites the frame of the one it interrupted. With
+ * IST 0 a nested frame lands below the current RSP instead.
+ *
+ * The crasher's own IDT goes first, so that from here on an NMI reaching
+ * the crasher (a watchdog, a second shootdown) returns at once.
+ */
+static void rewrite_gates(uint32_t self)
+{
+    uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
+    uint64_t crash = (uint64_t)(uintptr_t)nmi_crash;
+
+    cp_gate_clear_ist(cp_state.cpus[self].idt_base, CP_VEC_MC);
+    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs);
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++) {
+        const struct cp_cpu *cpu = &cp_state.cpus[i];
+
+        if (i == self || !cpu->present)
+            continue;      /* a CPU never started may have no IDT at all */
+        cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);
+        cp_gate_point(cpu->idt_base, CP_VEC_NMI, crash, cp_state.hv_cs);
+    }
+}
+
+static uint32_t send_nmis(uint32_t self)
+{
+    uint32_t expected = 0;
+
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        if (i != self && cp_state.cpus[i].present)
+            expected++;
+    if (cp_state.send_mode == CRASHPATH_SEND_ALL_BUT_SELF) {
+        cp_apic_send_nmi_allbutself();
+        return expected;
+    }
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        if (i != self && cp_state.cpus[i].present)
+            cp_apic_send_nmi(cp_state.cpus[i].apic_id);
+    return expected;
+}
+
+/* Bounded by the TSC, with interrupts off: no timer, no lock, no delay
+ * calibration. Returns the TSC at which the wait ended. */
+static uint64_t wait_for_answers(uint32_t expected, uint64_t start)
+{
+    for (;;) {
+        uint64_t now = cp_hw_rdtsc();
+
+        if (__atomic_load_n(&cp_state.nr_answered, __ATOMIC_ACQUIRE) >= expected)
+            return now;
+        if (now - start >= cp_state.timeout_ticks)
+            return now;
+        cp_hw_pause();
+    }
+}
+
+/* Mark every present CPU that has not answered as timed out, in its note
+ * and in the crash-info bitmap; report them. */
+static uint32_t record_stragglers(uint32_t self)
+{
+    uint32_t missing = 0;
+    struct cp_line l = { .len = 0 };
+
+    cp_line_str(&l, "crashpath: no answer from CPU");
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++) {
+        const struct cp_cpu *cpu = &cp_state.cpus[i];
+
+        if (i == self || !cpu->present)
+            continue;
+        if (cp_notes_claim_outcome(cpu, CRASHPATH_OUTCOME_TIMED_OUT) != CRASHPATH_OUTCOME_TIMED_OUT)
+            continue;
+        missing++;
+        cp_line_str(&l, " ");
+        cp_line_dec(&l, cpu->index);
+        cp_info_mark_not_answered(cpu->index);
+    }
+    CP_INFO_SET32(nr_not_answered, missing);
+    if (missing)
+        cp_line_emit(&l);
+    return missing;
+}
+
+static void say_answers(uint32_t expected, uint32_t missing, uint64_t ticks)
+{
+    struct cp_line l = { .len = 0 };
+
+    cp_line_str(&l, "crashpath: ");
+    cp_line_dec(&l, expected - missing);
+    cp_line_str(&l, " of ");
+    cp_line_dec(&l, expected);
+    cp_line_str(&l, " CPUs answered, wait ");
+    cp_line_dec(&l, ticks * 1000u / cp_state.tsc_khz);
+    cp_line_str(&l, " us");
+    cp_line_emit(&l);
+}
+
+/* From here on, an #MC on any CPU returns at once: we cannot stop machine
+ * checks, and the less of the host's context they touch, the better (Xen
+ * machine_kexec). Parked CPUs are included; never-started ones have no IDT. */
+static void machine_checks_to_nop(void)
+{
+    uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
+
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        if (cp_state.cpus[i].present)
+            cp_gate_point(cp_state.cpus[i].idt_base, CP_VEC_MC, nop, cp_state.hv_cs);
+}
+
+__attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
+                                              const struct crashpath_regs *ctx, uint64_t tsc_entry)
+{
+    struct cp_cpu *cpu = &cp_state.cpus[self];
+    uint32_t expected, missing;
+    uint64_t tsc_sent, tsc_end;
+
+    CP_INFO_SET32(crashing_cpu, cpu->index);
+    CP_INFO_SET32(crashing_apic_id, cpu->apic_id);
+    CP_INFO_SET64(tsc_crash_entry, tsc_entry);
+    cp_info_set_reason(reason);
+    say_crash(cpu, reason);
+
+    rewrite_gates(self);
+    /* Every gate store must be visible before any victim can take the NMI. */
+    cp_hw_mfence();
+    expected = send_nmis(self);
+    tsc_sent = cp_hw_rdtsc();
+    CP_INFO_SET64(tsc_nmis_sent, tsc_sent);
+
+    tsc_end = wait_for_answers(expected, tsc_sent);
+    CP_INFO_SET64(tsc_wait_end, tsc_end);
+    missing = record_stragglers(self);
+    say_answers(expected, missing, tsc_end - tsc_sent);
+
+    cp_notes_save_regs(cpu, ctx);
+    cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
+    cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);
+    cp_cpu_shutdown(cpu);
+
+    machine_checks_to_nop();
+    /* A crash from NMI context (a watchdog) leaves NMIs blocked; a latched
+     * NMI would then fire at the kdump kernel's first IRET, before it has
+     * an NMI handler. IRET to ourselves now, while trap_nop absorbs it. */
+    cp_hw_enable_nmis();
+    cp_handoff();
+}
+
+int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const struct crashpath_regs *own)
+{
+    const struct crashpath_regs *ctx = regs ? regs : own;
+    uint32_t self, prev = CP_NO_CPU;
+    uint64_t tsc_entry;
+
+    cp_hw_cli();
+    if (!__atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE))
+        return CRASHPATH_ERR_NOT_READY;
+    self = cp_this_cpu();
+    if (self == CP_NO_CPU)
+        return CRASHPATH_ERR_UNKNOWN_CPU;
+    tsc_entry = cp_hw_rdtsc();
+    if (!__atomic_compare_exchange_n(&cp_state.crashing_cpu, &prev, self, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        /* The same CPU again: a fault inside the crash path itself. Return,
+         * so the host reboots instead of deadlocking (Xen 470f58c159). */
+        if (prev == self)
+            return CRASHPATH_ERR_REENTERED;
+        /* Another CPU won: save our own registers as a victim and park. */
+        cp_victim(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
+    }
+    crasher(self, reason, ctx, tsc_entry);
+}

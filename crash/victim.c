@@ -1,0 +1,141 @@
+/* victim.c — what a CPU does when the shootdown reaches it (through nmi_crash, the VM-exit
+ * hook, or a second crash entry): save its interrupted state once, shut down, answer, park. */
+#include "cp/hw.h"
+#include "cp/internal.h"
+
+/* VMCLEAR writes each active VMCS's cached state back to memory, so the dump
+ * holds it. VMXOFF leaves VMX root operation, which blocks INIT (SDM vol. 3,
+ * "Restrictions on VMX operation"), and the kdump kernel needs INIT-SIPI.
+ * Both raise #UD outside VMX operation, so the host's own record decides,
+ * not CR4.VMXE. */
+static void leave_vmx(struct cp_cpu *cpu)
+{
+    const struct crashpath_vmx_state *vmx = cpu->vmx;
+
+    if (cpu->vmx_left || !(cp_hw_read_cr4() & CR4_VMXE))
+        return;
+    if (!vmx) {
+        cp_notes_add_flags(cpu, CRASHPATH_CPUF_VMX_UNKNOWN);
+        return;
+    }
+    if (!vmx->vmxon)
+        return;
+    for (uint32_t i = 0; i < vmx->nr_vmcs; i++) {
+        uint64_t pa = vmx->vmcs[i];
+
+        if (pa)
+            cp_hw_vmclear(pa);
+    }
+    cp_hw_vmxoff();
+    cpu->vmx_left = 1;
+    cp_notes_add_flags(cpu, CRASHPATH_CPUF_VMX_LEFT);
+}
+
+/* SVM: GIF=0 holds INIT and NMIs (AMD APM vol. 2, 15.17), so STGI first (it
+ * needs EFER.SVME, hence the check), then clear EFER.SVME and the host save
+ * area, as Linux's cpu_emergency_svm_disable does. VM_HSAVE_PA exists only
+ * where SVM does, so it is written only when SVME was set. */
+static void leave_svm(struct cp_cpu *cpu)
+{
+    uint64_t efer = cp_hw_rdmsr(MSR_EFER);
+
+    if (!(efer & EFER_SVME))
+        return;
+    cp_hw_stgi();
+    cp_hw_wrmsr(MSR_EFER, efer & ~EFER_SVME);
+    cp_hw_wrmsr(MSR_VM_HSAVE_PA, 0);
+    cp_notes_add_flags(cpu, CRASHPATH_CPUF_SVM_LEFT);
+}
+
+void cp_cpu_shutdown(struct cp_cpu *cpu)
+{
+    leave_vmx(cpu);
+    leave_svm(cpu);
+    cp_apic_quiesce();
+    cp_notes_add_flags(cpu, CRASHPATH_CPUF_LAPIC_QUIET);
+}
+
+/* The host hook runs at most once per CPU: a hook that faulted or was cut
+ * short by a nested NMI must not be entered again and loop the victim. */
+static void run_stop_hook(struct cp_cpu *cpu)
+{
+    if (!cp_state.stop_cpu || cpu->hook_entered)
+        return;
+    cpu->hook_entered = 1;
+    cp_notes_add_flags(cpu, CRASHPATH_CPUF_HOOK_CALLED);
+    cp_state.stop_cpu(cpu->index, cp_state.stop_cpu_arg);
+    cp_notes_add_flags(cpu, CRASHPATH_CPUF_HOOK_DONE);
+}
+
+/* Answer exactly once. The outcome field settles a race with a crasher that
+ * has just given up on us: whoever swaps it from NONE first wins. */
+static void answer(struct cp_cpu *cpu)
+{
+    if (__atomic_exchange_n(&cpu->answered, 1, __ATOMIC_SEQ_CST))
+        return;
+    cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
+    if (cp_notes_claim_outcome(cpu, CRASHPATH_OUTCOME_ANSWERED) == CRASHPATH_OUTCOME_TIMED_OUT)
+        cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_ANSWERED_LATE);
+    /* The decrement Andrew Cooper found missing in his own 2012 patch:
+     * without it the crasher always waits out the whole timeout. */
+    __atomic_fetch_add(&cp_state.nr_answered, 1, __ATOMIC_SEQ_CST);
+}
+
+/* Park: queue one more NMI to ourselves through the raw ICR, mode read now,
+ * and halt. We never IRET, so NMIs stay blocked; if anything unblocks them
+ * (an #MC handler's IRET), the queued NMI brings us straight back into
+ * nmi_crash and here again. */
+__attribute__((noreturn)) static void park(void)
+{
+    cp_apic_self_nmi();
+    cp_halt_forever();
+}
+
+void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags)
+{
+    struct cp_cpu *cpu = &cp_state.cpus[pos];
+
+    cp_hw_cli();
+    cpu->in_victim = 1;
+    /* Once per CPU; the flag is set after the work, so a re-entry part-way
+     * through (a nested NMI after an unblocking IRET) does it all again
+     * rather than leave it half done (Xen's crash_save_done). */
+    if (!cpu->work_done) {
+        cp_notes_save_regs(cpu, regs);
+        cp_notes_add_flags(cpu, extra_flags);
+        run_stop_hook(cpu);
+        cp_cpu_shutdown(cpu);
+        __atomic_store_n(&cpu->work_done, 1, __ATOMIC_SEQ_CST);
+    }
+    answer(cpu);
+    park();
+}
+
+/* From nmi_crash. The crasher's own NMI gate is trap_nop before any NMI is
+ * sent, and unknown CPUs have no notes: both simply stay parked. */
+void cp_nmi_victim(const struct crashpath_regs *regs)
+{
+    uint32_t pos = __atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) ? cp_this_cpu() : CP_NO_CPU;
+
+    if (pos == CP_NO_CPU || pos == __atomic_load_n(&cp_state.crashing_cpu, __ATOMIC_ACQUIRE))
+        park();
+    cp_victim(pos, regs, 0);
+}
+
+/* From crashpath_nmi_vmexit: an NMI that arrived as a VM exit. A VM exit
+ * caused by an NMI leaves blocking by NMI in effect, as delivery through the
+ * IDT does (SDM vol. 3, "VM exits": non-register state), so parking here
+ * without IRET matches nmi_crash exactly. Under SVM the intercepted NMI
+ * leaves GIF clear until leave_svm's STGI. */
+int cp_vmexit_entry(const struct crashpath_regs *regs)
+{
+    uint32_t crasher = __atomic_load_n(&cp_state.crashing_cpu, __ATOMIC_ACQUIRE);
+    uint32_t pos;
+
+    if (!__atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) || crasher == CP_NO_CPU)
+        return 0;
+    pos = cp_this_cpu();
+    if (pos == CP_NO_CPU || pos == crasher)
+        return 0;
+    cp_victim(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);
+}

@@ -1,0 +1,172 @@
+; crash_entry.asm — crashpath's entry stubs: trap_nop, nmi_crash, enable_nmis, and the
+; crashpath_crash / crashpath_nmi_vmexit stubs that capture the caller's registers.
+;
+; Every stub that calls C builds one frame, struct crashpath_regs (include/crashpath.h),
+; whose first 21 quadwords are Linux's user_regs_struct, i.e. NT_PRSTATUS pr_reg:
+;
+;   offset  field      written by
+;   ------  ---------  ---------------------------------------------------------
+;   +0xa0   ss         CPU (NMI) / stub (captured: current SS)
+;   +0x98   rsp        CPU (NMI: the interrupted RSP, always pushed in 64-bit mode)
+;                      stub (captured: the caller's RSP after our RET)
+;   +0x90   rflags     CPU (NMI) / stub (captured: PUSHFQ as the first instruction)
+;   +0x88   cs         CPU (NMI) / stub (captured: current CS)
+;   +0x80   rip        CPU (NMI: the interrupted RIP) / stub (captured: return address)
+;   +0x78   orig_rax   stub: ~0 (no error code, as Linux stores for an NMI)
+;   +0x70   rdi        \
+;   +0x68   rsi         |
+;   +0x60   rdx         |
+;   +0x58   rcx         |
+;   +0x50   rax         |  PUSH_GPRS, in this order, so that the lowest address
+;   +0x48   r8          |  holds r15: the frame pointer handed to C in RDI
+;   +0x40   r9          |
+;   +0x38   r10         |
+;   +0x30   r11         |
+;   +0x28   rbx         |
+;   +0x20   rbp         |
+;   +0x18   r12         |
+;   +0x10   r13         |
+;   +0x08   r14         |
+;   +0x00   r15        /   <- RSP after PUSH_GPRS = struct crashpath_regs *
+;
+; With the NMI gate's IST dropped (crash/shootdown.c), the CPU pushes the hardware
+; part on the interrupted stack itself, after aligning RSP down to 16 bytes
+; (SDM vol. 3, 6.14.2), so this frame sits just below the interrupted context.
+
+bits 64
+default rel
+
+%define FRAME_ORIG_RAX 0x78
+%define FRAME_RIP      0x80
+%define FRAME_CS       0x88
+%define FRAME_RFLAGS   0x90
+%define FRAME_RSP      0x98
+%define FRAME_SS       0xa0
+%define FRAME_SIZE     0xa8
+
+; FUNC/ENDFUNC give every symbol an ELF type and size, so debuggers and nm
+; see real functions, not bare labels.
+%macro FUNC 1
+    global %1:function (%1.end - %1)
+    align 16
+%1:
+%endmacro
+%macro ENDFUNC 1
+%1.end:
+%endmacro
+
+%macro PUSH_GPRS 0
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rax
+    push r8
+    push r9
+    push r10
+    push r11
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+%endmacro
+
+extern cp_nmi_victim
+extern cp_crash_entry
+extern cp_vmexit_entry
+
+section .text
+
+; trap_nop: the crasher's NMI gate during the shootdown and every CPU's #MC gate
+; at hand-off. It returns at once; the IRETQ also ends NMI blocking, which the
+; crasher wants (a latched NMI must not reach the kdump kernel's first IRET).
+FUNC trap_nop
+    iretq
+ENDFUNC trap_nop
+
+; nmi_crash: the victims' NMI gate. Saves the interrupted context and calls
+; cp_nmi_victim(frame), which parks this CPU. Never returns and never IRETs:
+; NMIs stay blocked on a parked CPU until the machine is reset.
+FUNC nmi_crash
+    push qword -1                   ; orig_rax: NMIs carry no error code
+    PUSH_GPRS
+    cld                             ; the C ABI wants DF clear; the interrupted code may not
+    mov rdi, rsp                    ; struct crashpath_regs *
+    and rsp, -16                    ; the frame is 8 mod 16; C wants 16 at the call
+    call cp_nmi_victim
+    ud2
+ENDFUNC nmi_crash
+
+; enable_nmis: IRETQ to the next instruction on the current stack. Any IRET
+; ends NMI blocking (SDM vol. 3, 6.7.1); a CPU left blocked would hand the
+; kdump kernel a latched NMI, and some kernels triple-fault when started with
+; NMIs blocked (Xen, 2012). Every register and RFLAGS are preserved; the
+; frame holds the RSP to resume on, so any incoming alignment works (IRETQ
+; pops SS:RSP unconditionally in 64-bit mode and needs no aligned frame).
+FUNC enable_nmis
+    push rax
+    push rcx
+    mov rax, rsp                    ; resume here: RCX and RAX still to pop
+    mov ecx, ss
+    push rcx                        ; SS
+    push rax                        ; RSP
+    pushfq                          ; RFLAGS: MOV and PUSH leave the flags alone
+    mov ecx, cs
+    push rcx                        ; CS
+    lea rcx, [.resume]
+    push rcx                        ; RIP
+    iretq
+.resume:
+    pop rcx
+    pop rax
+    ret
+ENDFUNC enable_nmis
+
+; CAPTURE_CALLER target, argreg: build struct crashpath_regs for the caller
+; of this stub, as if it had been interrupted at its return address, and
+; call target with the frame in argreg (the caller's other arguments pass
+; through untouched). If target returns, restore the callee-saved registers
+; and return its EAX.
+%macro CAPTURE_CALLER 2
+    pushfq                          ; first: any ALU instruction would change RFLAGS
+    sub rsp, FRAME_SS - FRAME_RIP   ; room for rip, cs, rflags, rsp (ss slot holds the flags)
+    push qword -1                   ; orig_rax
+    PUSH_GPRS
+    mov rax, [rsp + FRAME_SS]
+    mov [rsp + FRAME_RFLAGS], rax
+    mov eax, ss
+    mov [rsp + FRAME_SS], rax
+    lea rax, [rsp + FRAME_SIZE + 8] ; the caller's RSP once we have returned
+    mov [rsp + FRAME_RSP], rax
+    mov eax, cs
+    mov [rsp + FRAME_CS], rax
+    mov rax, [rsp + FRAME_SIZE]     ; our return address
+    mov [rsp + FRAME_RIP], rax
+    mov %2, rsp                     ; the captured frame
+    mov rbx, rsp                    ; callee-saved: where the frame is
+    and rsp, -16
+    call %1
+    mov rsp, rbx
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    add rsp, FRAME_SIZE - 6 * 8     ; drop the rest; EAX holds the result
+    ret
+%endmacro
+
+; int crashpath_crash(const char *reason, const struct crashpath_regs *regs)
+FUNC crashpath_crash
+    CAPTURE_CALLER cp_crash_entry, rdx
+ENDFUNC crashpath_crash
+
+; int crashpath_nmi_vmexit(void)
+FUNC crashpath_nmi_vmexit
+    CAPTURE_CALLER cp_vmexit_entry, rdi
+ENDFUNC crashpath_nmi_vmexit
+
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -1,0 +1,135 @@
+/* cp/internal.h — crashpath's internal interfaces between apic/, crash/ and the entry stubs:
+ * the per-CPU crash state prepared at load time, APIC access, gate surgery and notes. */
+#ifndef CP_INTERNAL_H
+#define CP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Inside the library every symbol, the entry stubs included, is resolved in
+ * the same final link: hidden visibility lets -fpie code take the stubs'
+ * addresses RIP-relative instead of through a GOT the host may not have. */
+#pragma GCC visibility push(hidden)
+#include "crashpath.h"
+
+#define CP_NO_CPU 0xffffffffu
+
+/* Exception vectors whose gates crashpath rewrites (SDM vol. 3, table 6-1). */
+#define CP_VEC_NMI 2u
+#define CP_VEC_DF 8u
+#define CP_VEC_MC 18u
+
+/* ---- per-CPU state, written by crashpath_init, read at crash time ---- */
+struct cp_cpu {
+    uint32_t index;             /* host logical index */
+    uint32_t apic_id;
+    uint32_t present;
+    uint32_t reserved;
+    uint64_t idt_base;
+    uint8_t *notes;             /* CRASHPATH_CPU_NOTES_SIZE bytes */
+    struct crashpath_vmx_state *vmx;
+    /* crash-time flags: each written only by this CPU, or once by atomics */
+    volatile uint32_t work_done;    /* victim work finished (set after the work) */
+    volatile uint32_t answered;     /* set once, by atomic exchange */
+    volatile uint32_t hook_entered; /* stop hook called at most once */
+    volatile uint32_t in_victim;    /* this CPU has entered the victim path */
+    volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
+};
+
+struct cp_state {
+    volatile uint32_t ready;         /* crashpath_init succeeded */
+    volatile uint32_t crashing_cpu;  /* position in cpus[] of the elected CPU, or CP_NO_CPU */
+    volatile uint32_t nr_answered;   /* victims that have answered */
+    uint32_t nr_cpus;
+    uint16_t hv_cs;
+    uint32_t send_mode;
+    uint32_t timeout_ms;
+    uint64_t tsc_khz;
+    uint64_t timeout_ticks;          /* timeout_ms * tsc_khz, computed at load time */
+    uint64_t phys_map_offset;
+    uint8_t *info_note;              /* CRASHPATH_INFO_NOTE_SIZE bytes */
+    crashpath_console_fn console;
+    crashpath_stop_fn stop_cpu;
+    void *stop_cpu_arg;
+    struct cp_cpu cpus[CRASHPATH_MAX_CPUS];
+};
+
+extern struct cp_state cp_state;
+
+/* The position in cp_state.cpus[] of the calling CPU, found by its APIC ID as
+ * the hardware reports it now; CP_NO_CPU if it is not configured. */
+uint32_t cp_this_cpu(void);
+
+/* ---- apic/apic.c: raw LAPIC access, mode read from the hardware each call ---- */
+enum crashpath_apic_mode cp_apic_mode(void);
+uint64_t cp_apic_mmio_base(void);          /* physical xAPIC base from IA32_APIC_BASE */
+uint32_t cp_apic_read_id(enum crashpath_apic_mode mode);
+void cp_apic_send_nmi(uint32_t apic_id);   /* physical destination */
+void cp_apic_send_nmi_allbutself(void);
+void cp_apic_self_nmi(void);
+void cp_apic_quiesce(void);
+
+/* ---- crash/gate.c: IDT gate encoding and atomic rewrites ---- */
+#define CP_GATE_TYPE_INTR 0xeu
+#define CP_GATE_TYPE_TRAP 0xfu
+uint64_t cp_gate_handler(uint64_t lo, uint64_t hi);
+unsigned int cp_gate_ist(uint64_t lo);
+void cp_gate_encode(uint64_t handler, uint16_t sel, unsigned int ist, unsigned int type,
+                    unsigned int dpl, uint64_t *lo, uint64_t *hi);
+/* Clear the IST field, keeping every other bit, in one atomic store. */
+void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
+/* Point a gate at handler: IST 0, interrupt gate, present, selector hv_cs,
+ * DPL and reserved bits kept. Never leaves a half-written gate. */
+void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel);
+
+/* ---- crash/notes.c: the note buffers are only 4-byte aligned inside, so
+ * fields are written through these, never through struct pointers ---- */
+void cp_notes_prepare_cpu(const struct cp_cpu *cpu);
+void cp_notes_prepare_info(void);
+/* Save the interrupted registers and control state of the calling CPU. */
+void cp_notes_save_regs(const struct cp_cpu *cpu, const struct crashpath_regs *regs);
+void cp_notes_add_flags(const struct cp_cpu *cpu, uint32_t flags);
+void cp_notes_set_answer_tsc(const struct cp_cpu *cpu, uint64_t tsc);
+/* Set the outcome if none is set yet; returns the outcome in force. */
+uint32_t cp_notes_claim_outcome(const struct cp_cpu *cpu, uint32_t outcome);
+void cp_notes_set_outcome(const struct cp_cpu *cpu, uint32_t outcome);
+void cp_info_set32(uint32_t offset, uint32_t v);
+void cp_info_set64(uint32_t offset, uint64_t v);
+void cp_info_set_reason(const char *reason);
+void cp_info_mark_not_answered(uint32_t index);
+#define CP_INFO_SET32(field, v) cp_info_set32((uint32_t)offsetof(struct crashpath_info_note, field), (v))
+#define CP_INFO_SET64(field, v) cp_info_set64((uint32_t)offsetof(struct crashpath_info_note, field), (v))
+
+/* ---- crash/victim.c ---- */
+__attribute__((noreturn)) void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
+/* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
+void cp_cpu_shutdown(struct cp_cpu *cpu);
+__attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);
+int cp_vmexit_entry(const struct crashpath_regs *regs);
+
+/* ---- crash/shootdown.c ---- */
+int cp_crash_entry(const char *reason, const struct crashpath_regs *regs,
+                   const struct crashpath_regs *own);
+
+/* ---- crash/handoff.c ---- */
+__attribute__((noreturn)) void cp_handoff(void);
+
+/* ---- crash/console.c: bounded crash-time messages, no allocation ---- */
+struct cp_line {
+    char buf[120];
+    uint32_t len;
+};
+void cp_line_str(struct cp_line *l, const char *s);
+void cp_line_dec(struct cp_line *l, uint64_t v);
+void cp_line_hex(struct cp_line *l, uint64_t v);
+void cp_line_emit(struct cp_line *l);
+
+/* ---- small freestanding helpers (no libc) ---- */
+void cp_zero(void *p, uint64_t n);
+uint32_t cp_strlcpy(char *dst, const char *src, uint32_t size);
+
+__attribute__((noreturn)) void cp_halt_forever(void);
+
+#pragma GCC visibility pop
+
+#endif

@@ -1,0 +1,295 @@
+/* crashpath.h — the embedding contract of crashpath, an x86-64 hypervisor crash path
+ * (NMI shootdown of every CPU, crash notes, hand-off to a kdump kernel). */
+#ifndef CRASHPATH_H
+#define CRASHPATH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * How a hypervisor uses crashpath
+ * -------------------------------
+ * At boot, once every CPU has its IDT:
+ *     crashpath_init(&config)          validates everything; every error is
+ *                                      reported here, never at crash time.
+ * At crash time, from the panic path of any CPU, interrupts on or off:
+ *     crashpath_crash(reason, regs)    never returns on success.
+ * In the VM-exit handler, when the exit reason is "NMI" (VMX) or the NMI
+ * intercept (SVM), before the host handles the NMI itself:
+ *     crashpath_nmi_vmexit()           parks the CPU if a crash is under way.
+ *
+ * crashpath links no library but libgcc, allocates nothing, takes no lock,
+ * and calls back into the host only through the optional hooks below.
+ * Everything crashpath needs at crash time is prepared by crashpath_init.
+ */
+
+#define CRASHPATH_VERSION_MAJOR 0
+#define CRASHPATH_VERSION_MINOR 1
+#define CRASHPATH_VERSION_PATCH 0
+#define CRASHPATH_VERSION \
+    ((CRASHPATH_VERSION_MAJOR << 16) | (CRASHPATH_VERSION_MINOR << 8) | CRASHPATH_VERSION_PATCH)
+
+/* Compile-time capacity: CPUs a configuration may describe. Logical indices
+ * must be below it. */
+#define CRASHPATH_MAX_CPUS 1024u
+
+/* Shootdown timeout used when the configuration leaves it 0: Xen and Linux
+ * both wait at most one second for the other CPUs to answer. */
+#define CRASHPATH_DEFAULT_TIMEOUT_MS 1000u
+/* Upper bound accepted by crashpath_init for timeout_ms. */
+#define CRASHPATH_MAX_TIMEOUT_MS 600000u
+
+/* ---------------------------------------------------------------------------
+ * Register frame
+ *
+ * The layout of the interrupted context as crashpath's entry stubs save it.
+ * Fields r15..ss are in Linux's user_regs_struct order, so they are copied
+ * unchanged into NT_PRSTATUS pr_reg[0..20]. A host that passes its own
+ * exception frame to crashpath_crash converts it to this layout first.
+ */
+struct crashpath_regs {
+    uint64_t r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
+    uint64_t rax, rcx, rdx, rsi, rdi;
+    uint64_t orig_rax;            /* error code of the exception, or ~0 */
+    uint64_t rip, cs, rflags, rsp, ss;   /* the hardware IRET frame */
+};
+
+/* ---------------------------------------------------------------------------
+ * Boot-time configuration
+ */
+
+/* APIC modes, as read from IA32_APIC_BASE (EN, EXTD) and CPUID.1:ECX[21]. */
+enum crashpath_apic_mode {
+    CRASHPATH_APIC_DISABLED = 0,  /* EN clear: the LAPIC is globally off */
+    CRASHPATH_APIC_INVALID  = 1,  /* EXTD without EN, or EXTD without x2APIC in CPUID */
+    CRASHPATH_APIC_XAPIC    = 2,  /* EN set, EXTD clear: MMIO registers */
+    CRASHPATH_APIC_X2APIC   = 3,  /* EN and EXTD set: MSR registers */
+};
+
+/* How the crashing CPU sends the shootdown NMI. */
+enum crashpath_send_mode {
+    /* One physical-destination NMI per configured, present CPU. Only CPUs the
+     * host described are hit; a CPU still waiting for SIPI is left alone. */
+    CRASHPATH_SEND_PER_CPU = 0,
+    /* One NMI with the all-excluding-self shorthand. */
+    CRASHPATH_SEND_ALL_BUT_SELF = 1,
+};
+
+/*
+ * VMX state a host shares per CPU, so that a victim can leave VMX operation.
+ * VMCLEAR and VMXOFF raise #UD outside VMX operation, so crashpath trusts
+ * `vmxon` rather than guessing from CR4.VMXE. The host keeps it current with
+ * single aligned stores (the victim reads it from NMI context on the same CPU):
+ *   vmxon        1 after a successful VMXON, 0 after VMXOFF;
+ *   vmcs[i]      the physical address of a VMCS that is active on this CPU
+ *                (set after VMPTRLD, cleared after VMCLEAR), or 0.
+ * A victim VMCLEARs every non-zero slot (so each VMCS's cached state reaches
+ * memory and the dump), then executes VMXOFF (VMX root blocks INIT, which the
+ * kdump kernel needs).
+ */
+struct crashpath_vmx_state {
+    volatile uint32_t vmxon;
+    uint32_t nr_vmcs;                 /* slots in vmcs[] */
+    volatile uint64_t *vmcs;
+};
+
+/* One CPU as the host sees it. */
+struct crashpath_cpu {
+    uint32_t index;        /* the host's logical CPU index, < CRASHPATH_MAX_CPUS, unique */
+    uint32_t apic_id;      /* its local APIC ID (x2APIC ID if the host runs x2APIC) */
+    uint32_t flags;        /* CRASHPATH_CPU_PRESENT if the CPU was started */
+    uint32_t idt_limit;    /* IDTR limit of its IDT */
+    uint64_t idt_base;     /* a writable virtual address of its own IDT, 16-byte aligned;
+                              if the host maps its IDT read-only, give a writable alias */
+    void *notes;           /* CRASHPATH_CPU_NOTES_SIZE bytes, CRASHPATH_NOTES_ALIGN aligned,
+                              outside any RAM the kdump kernel will own */
+    uint64_t notes_phys;   /* physical address of the same bytes (for the ELF core header) */
+    struct crashpath_vmx_state *vmx;   /* optional: NULL if the host never uses VMX here */
+};
+
+#define CRASHPATH_CPU_PRESENT 0x1u
+
+/* Called on the crashing CPU only, for crash-time messages (one line each, no
+ * trailing newline). It must not take a lock a parked CPU could hold. */
+typedef void (*crashpath_console_fn)(const char *msg, size_t len);
+
+/* Called once on each victim, in NMI context on the interrupted stack, after
+ * its registers are saved and before virtualization is shut down: the place
+ * to stop host devices or state owned by that CPU. It must not take locks,
+ * allocate, or enable interrupts. */
+typedef void (*crashpath_stop_fn)(uint32_t cpu_index, void *arg);
+
+struct crashpath_config {
+    uint32_t nr_cpus;                    /* entries in cpus[], 1..CRASHPATH_MAX_CPUS */
+    const struct crashpath_cpu *cpus;    /* copied by crashpath_init */
+    uint16_t hv_cs;                      /* the hypervisor's 64-bit code selector: written into
+                                            every gate crashpath rewrites; must be the CS that
+                                            crashpath_init runs on */
+    uint16_t reserved0;
+    uint32_t timeout_ms;                 /* shootdown wait; 0 means CRASHPATH_DEFAULT_TIMEOUT_MS */
+    uint64_t tsc_khz;                    /* TSC frequency; must be invariant across CPUs */
+    uint64_t phys_map_offset;            /* virtual = physical + offset for the xAPIC MMIO page,
+                                            which the host maps uncached (0 if identity-mapped) */
+    uint32_t send_mode;                  /* enum crashpath_send_mode */
+    uint32_t reserved1;
+    void *info_note;                     /* CRASHPATH_INFO_NOTE_SIZE bytes, CRASHPATH_NOTES_ALIGN aligned */
+    uint64_t info_note_phys;
+    crashpath_console_fn console;        /* optional */
+    crashpath_stop_fn stop_cpu;          /* optional */
+    void *stop_cpu_arg;
+};
+
+/* Errors: crashpath_init returns one specific code per problem. */
+enum crashpath_error {
+    CRASHPATH_OK = 0,
+    CRASHPATH_ERR_NULL_CONFIG = -1,      /* config or config->cpus is NULL */
+    CRASHPATH_ERR_NO_CPUS = -2,          /* nr_cpus == 0 */
+    CRASHPATH_ERR_TOO_MANY_CPUS = -3,    /* nr_cpus > CRASHPATH_MAX_CPUS */
+    CRASHPATH_ERR_CPU_INDEX = -4,        /* a logical index >= CRASHPATH_MAX_CPUS */
+    CRASHPATH_ERR_DUP_CPU_INDEX = -5,    /* two CPUs with one logical index */
+    CRASHPATH_ERR_APIC_ID = -6,          /* APIC ID 0xffffffff (the x2APIC broadcast ID) */
+    CRASHPATH_ERR_DUP_APIC_ID = -7,      /* two CPUs with one APIC ID */
+    CRASHPATH_ERR_NO_IDT = -8,           /* a present CPU without an IDT */
+    CRASHPATH_ERR_IDT_ALIGN = -9,        /* IDT base not 16-byte aligned (gates are swapped
+                                            with CMPXCHG16B, which needs it) */
+    CRASHPATH_ERR_IDT_LIMIT = -10,       /* IDT too short to hold the #MC gate (vector 18) */
+    CRASHPATH_ERR_IDT_SHARED = -11,      /* two present CPUs share an IDT: the crasher's NMI
+                                            gate and the victims' must differ */
+    CRASHPATH_ERR_NO_NOTES = -12,        /* a CPU or the crash-info note without a buffer */
+    CRASHPATH_ERR_NOTES_ALIGN = -13,     /* a note buffer (virtual or physical) misaligned */
+    CRASHPATH_ERR_NOTES_OVERLAP = -14,   /* note buffers overlap each other or an IDT */
+    CRASHPATH_ERR_APIC_MODE = -15,       /* the calling CPU's LAPIC is disabled or in an
+                                            invalid mode, so no NMI could be sent */
+    CRASHPATH_ERR_SELECTOR = -16,        /* hv_cs is null, not ring 0, in the LDT, or not
+                                            the CS crashpath_init runs on */
+    CRASHPATH_ERR_TSC_KHZ = -17,         /* tsc_khz == 0 */
+    CRASHPATH_ERR_TIMEOUT = -18,         /* timeout_ms > CRASHPATH_MAX_TIMEOUT_MS */
+    CRASHPATH_ERR_SEND_MODE = -19,       /* unknown send_mode */
+    CRASHPATH_ERR_NO_CX16 = -20,         /* CPU lacks CMPXCHG16B (CPUID.1:ECX[13]) */
+    CRASHPATH_ERR_BUSY = -21,            /* crashpath_init during or after a crash */
+    CRASHPATH_ERR_NOT_READY = -22,       /* crash entry before a successful crashpath_init */
+    CRASHPATH_ERR_REENTERED = -23,       /* the crashing CPU entered the crash path again */
+    CRASHPATH_ERR_UNKNOWN_CPU = -24,     /* crash entry on a CPU whose APIC ID is not configured */
+};
+
+/* Validate and copy the configuration, write every note header (so a CPU
+ * that never answers still leaves a well-formed note area) and precompute
+ * the crash-time constants. Call on the boot CPU with its LAPIC enabled.
+ * May be called again to replace the configuration (CPU hotplug), but not
+ * once a crash has begun. */
+int crashpath_init(const struct crashpath_config *config);
+
+/* Human-readable text for an enum crashpath_error value. */
+const char *crashpath_strerror(int error);
+
+/*
+ * The crash entry. Call from the host's panic path on the CPU that crashes.
+ *   reason: a short text for the crash-info note (copied, truncated to 127).
+ *   regs:   the exception frame that caused the panic, or NULL to record the
+ *           caller's own registers (RIP = the return address of this call).
+ * It disables interrupts, elects this CPU as the one crashing CPU, shoots
+ * the others down and hands off to the kdump kernel. It never returns, with
+ * two exceptions, so the host can fall back to a reboot instead of a hang:
+ *   CRASHPATH_ERR_REENTERED   this CPU is already the crashing CPU (a fault
+ *                             or panic inside the crash path itself);
+ *   CRASHPATH_ERR_NOT_READY / CRASHPATH_ERR_UNKNOWN_CPU.
+ * A second CPU that calls it while another CPU crashes saves its own
+ * registers as a victim and parks.
+ */
+int crashpath_crash(const char *reason, const struct crashpath_regs *regs);
+
+/*
+ * For the host's VM-exit handler, when the exit was caused by an NMI. A CPU
+ * in VMX non-root operation (or SVM guest mode with the NMI intercepted)
+ * takes the shootdown NMI as a VM exit and never consults its IDT gate, so
+ * without this call it would never be parked (Xen lost victims this way in
+ * 2013). If a crash is under way and this CPU is not the crashing CPU, it
+ * records the caller's registers, parks exactly as nmi_crash does and never
+ * returns. Otherwise it returns 0 and the host handles the NMI as usual.
+ */
+int crashpath_nmi_vmexit(void);
+
+/* The APIC mode of the calling CPU, read from the hardware now. */
+enum crashpath_apic_mode crashpath_apic_mode(void);
+
+/* ---------------------------------------------------------------------------
+ * Entry stubs (entry/crash_entry.asm). The host never calls nmi_crash or
+ * trap_nop; crashpath installs them in IDT gates. They are exported so the
+ * host's symbol table and debugger know them.
+ */
+void trap_nop(void);      /* IRETQ: the crasher's NMI gate, every #MC gate at hand-off */
+void nmi_crash(void);     /* the victims' NMI gate: save, park, never IRET */
+void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, preserves all */
+
+/* ---------------------------------------------------------------------------
+ * Crash notes
+ *
+ * Each CPU's buffer holds, in ELF note format (12-byte header, name and
+ * descriptor each padded to 4 bytes) and ending in a 12-byte zero header:
+ *   "CORE"      / NT_PRSTATUS (1)            struct elf_prstatus, 336 bytes
+ *   "CRASHPATH" / CRASHPATH_NT_CPU           struct crashpath_cpu_note
+ * The crash-info buffer holds:
+ *   "CRASHPATH" / CRASHPATH_NT_CRASH_INFO    struct crashpath_info_note
+ * docs/notes.md documents every byte.
+ */
+#define CRASHPATH_NOTES_ALIGN 512u       /* a buffer never straddles a 4 KiB page */
+#define CRASHPATH_CPU_NOTES_SIZE 512u
+#define CRASHPATH_INFO_NOTE_SIZE 512u
+#define CRASHPATH_NOTE_NAME "CRASHPATH"
+#define CRASHPATH_NT_CPU 0x43500001u         /* "CP" << 16 | 1 */
+#define CRASHPATH_NT_CRASH_INFO 0x43500002u
+#define CRASHPATH_NOTE_FORMAT 1u
+
+/* Outcome of one CPU, in its crashpath note. */
+enum crashpath_outcome {
+    CRASHPATH_OUTCOME_NONE = 0,          /* no crash yet (or still being waited for) */
+    CRASHPATH_OUTCOME_CRASHER = 1,       /* this CPU ran the crash path */
+    CRASHPATH_OUTCOME_ANSWERED = 2,      /* parked within the timeout */
+    CRASHPATH_OUTCOME_TIMED_OUT = 3,     /* had not answered when the wait ended */
+    CRASHPATH_OUTCOME_NOT_PRESENT = 4,   /* configured but never started */
+    CRASHPATH_OUTCOME_ANSWERED_LATE = 5, /* parked after the crasher stopped waiting */
+};
+
+/* crashpath_cpu_note.flags */
+#define CRASHPATH_CPUF_REGS_SAVED   0x001u  /* NT_PRSTATUS holds this CPU's registers */
+#define CRASHPATH_CPUF_HOOK_CALLED  0x002u  /* the host stop hook was entered */
+#define CRASHPATH_CPUF_HOOK_DONE    0x004u  /* ... and returned */
+#define CRASHPATH_CPUF_VMX_LEFT     0x008u  /* VMCLEAR of every VMCS, then VMXOFF */
+#define CRASHPATH_CPUF_VMX_UNKNOWN  0x010u  /* CR4.VMXE set but the host shared no VMX state */
+#define CRASHPATH_CPUF_SVM_LEFT     0x020u  /* STGI, EFER.SVME and VM_HSAVE_PA cleared */
+#define CRASHPATH_CPUF_LAPIC_QUIET  0x040u  /* LVTs masked, LAPIC software-disabled */
+#define CRASHPATH_CPUF_VIA_VMEXIT   0x080u  /* parked through crashpath_nmi_vmexit */
+#define CRASHPATH_CPUF_LATE_CRASHER 0x100u  /* entered crashpath_crash while another CPU crashed */
+
+struct crashpath_cpu_note {
+    uint32_t format;       /* CRASHPATH_NOTE_FORMAT */
+    uint32_t cpu_index;    /* logical index */
+    uint32_t apic_id;      /* as configured */
+    uint32_t apic_mode;    /* enum crashpath_apic_mode, read when the registers were saved */
+    uint32_t outcome;      /* enum crashpath_outcome */
+    uint32_t flags;        /* CRASHPATH_CPUF_* */
+    uint32_t saves;        /* how often the registers were saved (more than 1: re-entered) */
+    uint32_t reserved;
+    uint64_t cr0, cr2, cr3, cr4, efer;   /* when the registers were saved, before shutdown */
+    uint64_t answer_tsc;   /* TSC when this CPU answered (crasher: when it saved) */
+};
+
+struct crashpath_info_note {
+    uint32_t format;             /* CRASHPATH_NOTE_FORMAT */
+    uint32_t version;            /* CRASHPATH_VERSION */
+    uint32_t crashing_cpu;       /* logical index */
+    uint32_t crashing_apic_id;
+    uint32_t nr_cpus;            /* CPUs configured */
+    uint32_t nr_not_answered;    /* present CPUs that had not answered when the wait ended */
+    uint32_t timeout_ms;
+    uint32_t send_mode;          /* enum crashpath_send_mode */
+    uint64_t tsc_khz;
+    uint64_t tsc_crash_entry;    /* TSC when the crashing CPU won the election */
+    uint64_t tsc_nmis_sent;      /* TSC after the last shootdown NMI was sent */
+    uint64_t tsc_wait_end;       /* TSC when the wait ended */
+    uint64_t tsc_handoff;        /* TSC just before the jump to the kdump kernel */
+    char reason[128];            /* NUL-terminated */
+    uint64_t not_answered[CRASHPATH_MAX_CPUS / 64];  /* bit i: logical CPU i did not answer */
+};
+
+#endif /* CRASHPATH_H */
