@@ -284,7 +284,7 @@ struct crashpath_info_note {
     uint32_t timeout_ms;
     uint32_t send_mode;          /* enum crashpath_send_mode */
     uint64_t tsc_khz;
-    uint64_t tsc_crash_entry;    /* TSC when the crashing CPU won the election */
+    uint64_t tsc_crash_entry;    /* TSC when the crashing CPU entered, before the election */
     uint64_t tsc_nmis_sent;      /* TSC after the last shootdown NMI was sent */
     uint64_t tsc_wait_end;       /* TSC when the wait ended */
     uint64_t tsc_handoff;        /* TSC just before the jump to the kdump kernel */

@@ -19,6 +19,7 @@ enum sim_op_kind {
 };
 
 struct sim_op {
+    uint64_t seq;      /* global order of all CPUs' operations */
     uint32_t kind;
     uint32_t reg;      /* MSR number or MMIO offset from the APIC base */
     uint64_t value;

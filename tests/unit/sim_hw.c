@@ -36,11 +36,14 @@ static void fault(struct sim_cpu *c, const char *what, uint64_t v)
     __atomic_add_fetch(&c->faults, 1, __ATOMIC_SEQ_CST);
 }
 
+static uint64_t op_seq;
+
 static void log_op(struct sim_cpu *c, uint32_t kind, uint32_t reg, uint64_t value)
 {
     int i = __atomic_fetch_add(&c->nlog, 1, __ATOMIC_SEQ_CST);
 
     if (i < SIM_LOG_MAX) {
+        c->log[i].seq = __atomic_add_fetch(&op_seq, 1, __ATOMIC_SEQ_CST);
         c->log[i].kind = kind;
         c->log[i].reg = reg;
         c->log[i].value = value;

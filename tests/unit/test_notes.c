@@ -185,3 +185,17 @@ TEST(notes_crash_info_layout)
     CHECK_EQ(info.timeout_ms, 5000);
     CHECK_EQ(info.tsc_khz, SIM_TSC_KHZ);
 }
+
+TEST(notes_crashpath_structs_match_docs_offsets)
+{
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, outcome), 16);
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, flags), 20);
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, saves), 24);
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, cr0), 32);
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, efer), 64);
+    CHECK_EQ(offsetof(struct crashpath_cpu_note, answer_tsc), 72);
+    CHECK_EQ(offsetof(struct crashpath_info_note, tsc_khz), 32);
+    CHECK_EQ(offsetof(struct crashpath_info_note, tsc_handoff), 64);
+    CHECK_EQ(offsetof(struct crashpath_info_note, reason), 72);
+    CHECK_EQ(offsetof(struct crashpath_info_note, not_answered), 200);
+}

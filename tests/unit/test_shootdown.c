@@ -1,0 +1,579 @@
+/* test_shootdown.c — the shootdown under real concurrency: host threads act as CPUs, signals
+ * act as NMIs through each CPU's simulated IDT, and the notes are checked afterwards. */
+#include <string.h>
+#include <sys/procfs.h>
+#include <sys/reg.h>
+#include "cp/hw.h"
+#include "cp/internal.h"
+#include "sim.h"
+#include "testlib.h"
+
+static struct crashpath_config cfg;
+static struct crashpath_cpu cpus[SIM_MAX_CPUS];
+static volatile int go, never;
+static int crasher_rc[SIM_MAX_CPUS];
+static uint64_t crasher_rsp[SIM_MAX_CPUS];
+static int the_crasher;
+
+/* ---- what the CPUs do ---- */
+
+static void cpu_spin(struct sim_cpu *c)
+{
+    (void)c;
+    th_spin(&never);
+}
+
+static void cpu_crash(struct sim_cpu *c)
+{
+    while (!go)
+        ;
+    crasher_rc[c->id] = th_crash("test crash", &crasher_rsp[c->id]);
+}
+
+/* A CPU running a guest: the NMI arrives as a VM exit, and the exit
+ * handler calls crashpath_nmi_vmexit. */
+static void cpu_guest(struct sim_cpu *c)
+{
+    c->in_guest = 1;
+    while (!c->vmexit_pending)
+        ;
+    crasher_rc[c->id] = th_vmexit();
+    for (;;)
+        ;     /* crashpath_nmi_vmexit returned: the test sees the rc */
+}
+
+/* Enters the real nmi_crash stub with a fabricated IRET frame, as the CPU
+ * does when the NMI gate has IST 0. */
+static void cpu_fake_nmi(struct sim_cpu *c)
+{
+    c->stuck_in_nmi = 1;     /* only the fabricated NMI gets in */
+    while (sim_gate_handler(c, 2) != (uint64_t)(uintptr_t)nmi_crash)
+        ;
+    th_fake_nmi(0xffffffff80abcdefull, 0xffffc90000123450ull, 0x46);
+}
+
+/* ---- running one crash ---- */
+
+static int crash_done(void)
+{
+    return sim_cpus[the_crasher].halted && strstr(sim_console_text, "no kdump image loaded");
+}
+
+static void setup(int n, enum crashpath_apic_mode mode)
+{
+    sim_reset(n, mode, NULL);
+    sim_config(&cfg, cpus, n);
+    go = 0;
+}
+
+/* Start every configured CPU (roles[i] or spinning), release the crasher and
+ * wait for it to halt after the hand-off. Returns the wall time in ms. */
+static uint64_t run_crash(int n, int crasher, void (*roles[])(struct sim_cpu *))
+{
+    uint64_t t0;
+
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    the_crasher = crasher;
+    for (int i = 0; i < n; i++) {
+        if (!(cpus[i].flags & CRASHPATH_CPU_PRESENT))
+            continue;
+        sim_start_cpu(&sim_cpus[i], roles && roles[i] ? roles[i] : i == crasher ? cpu_crash : cpu_spin);
+    }
+    t0 = sim_now_ns();
+    go = 1;
+    CHECK(sim_wait(crash_done, 20000));
+    return (sim_now_ns() - t0) / 1000000u;
+}
+
+static void check_no_faults(int n)
+{
+    for (int i = 0; i < n; i++)
+        if (sim_cpus[i].faults)
+            tl_fail(__FILE__, __LINE__, sim_cpus[i].fault);
+}
+
+static int rip_in_spin(uint64_t rip)
+{
+    return rip >= (uint64_t)(uintptr_t)th_spin_loop && rip < (uint64_t)(uintptr_t)th_spin_loop + 16;
+}
+
+static void check_sentinels(const struct elf_prstatus *prs)
+{
+    CHECK_EQ(prs->pr_reg[R12], S_R12);
+    CHECK_EQ(prs->pr_reg[R13], S_R13);
+    CHECK_EQ(prs->pr_reg[R14], S_R14);
+    CHECK_EQ(prs->pr_reg[R15], S_R15);
+}
+
+static void check_crasher(int i)
+{
+    struct elf_prstatus prs;
+    struct crashpath_cpu_note n;
+
+    sim_read_prstatus(i, &prs);
+    sim_read_cpu_note(i, &n);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_CRASHER);
+    CHECK_EQ(n.saves, 1);
+    /* the caller's registers: RIP is the return address, RSP as after RET */
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[i]);
+    check_sentinels(&prs);
+    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)trap_nop);
+}
+
+static void check_victim(int i)
+{
+    struct elf_prstatus prs;
+    struct crashpath_cpu_note n;
+
+    sim_read_prstatus(i, &prs);
+    sim_read_cpu_note(i, &n);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK_EQ(n.saves, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_REGS_SAVED);
+    CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
+    CHECK(n.answer_tsc != 0);
+    CHECK_EQ(prs.pr_pid, (uint32_t)i + 1);
+    check_sentinels(&prs);
+    CHECK(rip_in_spin(prs.pr_reg[RIP]));     /* the interrupted code, not the handler */
+    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK_EQ(sim_cpus[i].ist_at_delivery, 0);  /* the IST was gone before the NMI came */
+    CHECK(sim_cpus[i].halted);
+    CHECK(sim_cpus[i].nmi_pending);            /* the self-NMI is queued */
+    CHECK(!(sim_cpus[i].lapic[0xf0 >> 4] & 0x100));  /* software-disabled */
+}
+
+/* Gates every present CPU must end with: NMI and #MC IST 0, #MC at
+ * trap_nop, #DF untouched. */
+static void check_gates(int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (!(cpus[i].flags & CRASHPATH_CPU_PRESENT))
+            continue;
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), 0);
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 18), 0);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 18), (uint64_t)(uintptr_t)trap_nop);
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 8), 3);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 8), 0xffffffff81000000ull + 8 * 0x40);
+    }
+}
+
+static uint64_t first_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg)
+{
+    for (int i = 0; i < c->nlog && i < SIM_LOG_MAX; i++)
+        if (c->log[i].kind == kind && (reg == 0xffffffffu || c->log[i].reg == reg))
+            return c->log[i].seq;
+    return ~0ull;
+}
+
+static uint64_t last_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg)
+{
+    uint64_t s = 0;
+
+    for (int i = 0; i < c->nlog && i < SIM_LOG_MAX; i++)
+        if (c->log[i].kind == kind && (reg == 0xffffffffu || c->log[i].reg == reg))
+            s = c->log[i].seq;
+    return s;
+}
+
+/* Every NMI-gate rewrite happened before the first NMI left the crasher, with
+ * a fence between; #MC went to trap_nop before enable_nmis. */
+static void check_order(int n, int crasher, enum crashpath_apic_mode mode)
+{
+    const struct sim_cpu *cc = &sim_cpus[crasher];
+    uint64_t first_send = mode == CRASHPATH_APIC_X2APIC ? first_seq(cc, OP_WRMSR, 0x830)
+                                                        : first_seq(cc, OP_MMIO_W, 0x300);
+    uint64_t last_gate = 0, last_mc = 0;
+
+    for (int i = 0; i < n; i++) {
+        uint64_t s = last_seq(&sim_cpus[i], OP_IDT_W8, 2);
+
+        if (last_seq(&sim_cpus[i], OP_IDT_CX16, 2) > s)
+            s = last_seq(&sim_cpus[i], OP_IDT_CX16, 2);
+        if (s > last_gate)
+            last_gate = s;
+        s = last_seq(&sim_cpus[i], OP_IDT_CX16, 18);
+        if (last_seq(&sim_cpus[i], OP_IDT_W8, 18) > s)
+            s = last_seq(&sim_cpus[i], OP_IDT_W8, 18);
+        if (s > last_mc)
+            last_mc = s;
+    }
+    CHECK(last_gate != 0 && first_send != ~0ull);
+    CHECK(last_gate < first_send);
+    CHECK(last_seq(cc, OP_MFENCE, 0) > 0 && first_seq(cc, OP_MFENCE, 0) < first_send);
+    CHECK(last_mc < first_seq(cc, OP_ENABLE_NMIS, 0));
+}
+
+static void check_info(int crasher, uint32_t not_answered)
+{
+    struct crashpath_info_note info;
+
+    sim_read_info(&info);
+    CHECK_EQ(info.crashing_cpu, (uint32_t)crasher);
+    CHECK_EQ(info.crashing_apic_id, sim_cpus[crasher].apic_id);
+    CHECK_EQ(info.nr_not_answered, not_answered);
+    CHECK(strcmp(info.reason, "test crash") == 0);
+    CHECK(info.tsc_crash_entry != 0);
+    CHECK(info.tsc_crash_entry <= info.tsc_nmis_sent);
+    CHECK(info.tsc_nmis_sent <= info.tsc_wait_end);
+}
+
+static void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_mode)
+{
+    setup(n, mode);
+    cfg.send_mode = send_mode;
+    run_crash(n, crasher, NULL);
+    for (int i = 0; i < n; i++) {
+        if (i == crasher)
+            check_crasher(i);
+        else
+            check_victim(i);
+    }
+    check_gates(n);
+    check_order(n, crasher, mode);
+    check_info(crasher, 0);
+    CHECK_EQ(cp_state.nr_answered, (uint32_t)n - 1);
+    CHECK_EQ(crasher_rc[crasher], 0);      /* it never returned */
+    if (send_mode == CRASHPATH_SEND_PER_CPU)
+        CHECK_EQ(sim_count_ops(&sim_cpus[crasher], mode == CRASHPATH_APIC_X2APIC ? OP_WRMSR : OP_MMIO_W,
+                               mode == CRASHPATH_APIC_X2APIC ? 0x830 : 0x300),
+                 n - 1);
+    CHECK(strstr(sim_console_text, "crashing: test crash") != NULL);
+    check_no_faults(n);
+}
+
+TEST(shootdown_x2apic_4_cpus_crash_on_an_ap)
+{
+    shootdown(4, 2, CRASHPATH_APIC_X2APIC, CRASHPATH_SEND_PER_CPU);
+}
+
+TEST(shootdown_xapic_4_cpus_crash_on_the_bsp)
+{
+    shootdown(4, 0, CRASHPATH_APIC_XAPIC, CRASHPATH_SEND_PER_CPU);
+}
+
+TEST(shootdown_all_but_self_8_cpus)
+{
+    shootdown(8, 5, CRASHPATH_APIC_X2APIC, CRASHPATH_SEND_ALL_BUT_SELF);
+}
+
+TEST(shootdown_16_cpus_xapic)
+{
+    shootdown(16, 9, CRASHPATH_APIC_XAPIC, CRASHPATH_SEND_PER_CPU);
+}
+
+TEST(shootdown_leaves_a_never_started_cpu_alone)
+{
+    struct crashpath_cpu_note n;
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    cpus[3].flags = 0;
+    cpus[3].idt_base = 0;
+    run_crash(4, 1, NULL);
+    sim_read_cpu_note(3, &n);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_NOT_PRESENT);
+    CHECK_EQ(n.saves, 0);
+    CHECK_EQ(sim_cpus[3].nmi_pending, 0);            /* no NMI was sent to it */
+    CHECK_EQ(sim_gate_ist(&sim_cpus[3], 2), 2);      /* its IDT was never touched */
+    check_info(1, 0);
+    check_victim(0);
+    check_victim(2);
+    check_no_faults(4);
+}
+
+static int both_settled(void)
+{
+    return crash_done() && cp_state.nr_answered == 2;
+}
+
+TEST(shootdown_concurrent_second_crasher_becomes_a_victim)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    int winner, loser;
+    struct crashpath_cpu_note wn, ln;
+    struct elf_prstatus prs;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    roles[1] = cpu_crash;
+    roles[2] = cpu_crash;
+    /* Both panic from NMI context (two NMI watchdogs firing at once), so the
+     * winner's shootdown NMI stays latched on the loser: whatever the timing,
+     * the loser can only park through its own crash entry. */
+    sim_cpus[1].stuck_in_nmi = 1;
+    sim_cpus[2].stuck_in_nmi = 1;
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    for (int i = 0; i < 3; i++)
+        sim_start_cpu(&sim_cpus[i], roles[i] ? roles[i] : cpu_spin);
+    go = 1;     /* both crashers are released by one shared flag */
+    while (cp_state.crashing_cpu == CP_NO_CPU)
+        ;
+    winner = (int)cp_state.crashing_cpu;
+    loser = winner == 1 ? 2 : 1;
+    the_crasher = winner;
+    CHECK(sim_wait(both_settled, 20000));
+    sim_read_cpu_note(winner, &wn);
+    sim_read_cpu_note(loser, &ln);
+    CHECK_EQ(wn.outcome, CRASHPATH_OUTCOME_CRASHER);
+    CHECK_EQ(ln.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(ln.flags & CRASHPATH_CPUF_LATE_CRASHER);
+    /* the loser's note holds its own registers at its own call, saved once */
+    sim_read_prstatus(loser, &prs);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[loser]);
+    check_sentinels(&prs);
+    CHECK_EQ(ln.saves, 1);
+    check_crasher(winner);
+    check_victim(0);
+    check_no_faults(3);
+}
+
+static int cpu1_parked_late(void)
+{
+    struct crashpath_cpu_note n;
+
+    sim_read_cpu_note(1, &n);
+    return n.outcome == CRASHPATH_OUTCOME_ANSWERED_LATE;
+}
+
+TEST(shootdown_victim_that_never_answers_times_out)
+{
+    struct crashpath_info_note info;
+    struct crashpath_cpu_note n;
+    uint64_t wall_ms, waited_ms;
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    cfg.timeout_ms = 300;
+    sim_cpus[1].stuck_in_nmi = 1;      /* inside its own NMI handler: NMIs blocked */
+    wall_ms = run_crash(4, 0, NULL);
+    sim_read_cpu_note(1, &n);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_TIMED_OUT);
+    CHECK_EQ(n.saves, 0);
+    check_info(0, 1);
+    sim_read_info(&info);
+    CHECK_EQ(info.not_answered[0], 1u << 1);
+    waited_ms = (info.tsc_wait_end - info.tsc_nmis_sent) / SIM_TSC_KHZ;
+    CHECK(waited_ms >= 300);
+    /* The wait ends at the timeout, not long after it. The bound is loose (a
+     * loaded host), but a wait that ignored the timeout would blow it. */
+    CHECK(waited_ms < 300 + 2000);
+    CHECK(wall_ms < 300 + 4000);
+    check_victim(2);
+    check_victim(3);
+    CHECK(strstr(sim_console_text, "no answer from CPU 1") != NULL);
+    CHECK(strstr(sim_console_text, "2 of 3 CPUs answered") != NULL);
+    check_no_faults(4);
+
+    /* It leaves its handler late (IRET) and parks after all: its note is
+     * saved and it says so. */
+    sim_cpus[1].stuck_in_nmi = 0;
+    sim_nmi(&sim_cpus[1]);
+    CHECK(sim_wait(cpu1_parked_late, 5000));
+    sim_read_cpu_note(1, &n);
+    CHECK_EQ(n.saves, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_REGS_SAVED);
+}
+
+static int hook_calls[SIM_MAX_CPUS];
+static uint32_t hook_index[SIM_MAX_CPUS];
+static void *hook_arg_seen[SIM_MAX_CPUS];
+static int hook_arg;
+
+/* The host's stop hook. On CPU 1 it plays an #MC whose handler IRETs while
+ * an NMI is pending: NMIs unblock and the victim path is re-entered in the
+ * middle of its work. */
+static void stop_hook(uint32_t index, void *arg)
+{
+    int id = sim_self->id;
+
+    hook_calls[id]++;
+    hook_index[id] = index;
+    hook_arg_seen[id] = arg;
+    if (id == 1) {
+        sim_nmi(sim_self);
+        sim_iret();
+    }
+}
+
+TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
+{
+    struct crashpath_cpu_note n;
+
+    setup(4, CRASHPATH_APIC_XAPIC);
+    cfg.stop_cpu = stop_hook;
+    cfg.stop_cpu_arg = &hook_arg;
+    run_crash(4, 3, NULL);
+    sim_read_cpu_note(1, &n);
+    CHECK_EQ(n.saves, 2);                          /* once, then once more on re-entry */
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_HOOK_CALLED);
+    CHECK(!(n.flags & CRASHPATH_CPUF_HOOK_DONE));  /* the re-entry never went back */
+    CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
+    CHECK_EQ(sim_cpus[1].nmis_taken, 2);
+    CHECK_EQ(cp_state.nr_answered, 3);             /* answered exactly once each */
+    check_info(3, 0);
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(hook_calls[i], 1);                /* the hook runs at most once */
+        CHECK_EQ(hook_index[i], (uint32_t)i);
+        CHECK(hook_arg_seen[i] == &hook_arg);
+    }
+    CHECK_EQ(hook_calls[3], 0);                    /* not on the crasher */
+    check_victim(0);
+    check_victim(2);
+    check_no_faults(4);
+}
+
+TEST(shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[1];
+    uint64_t clear1 = 0, clear2 = 0, off = 0;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    roles[1] = cpu_guest;
+    sim_cpus[1].cr4 |= CR4_VMXE;
+    sim_cpus[1].in_vmx = 1;
+    sim_cpus[1].vmx.vmxon = 1;
+    sim_cpus[1].vmcs_slots[0] = 0x5000;
+    sim_cpus[1].vmcs_slots[2] = 0x7000;
+    run_crash(3, 0, roles);
+    sim_read_cpu_note(1, &n);
+    sim_read_prstatus(1, &prs);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
+    CHECK(n.flags & CRASHPATH_CPUF_VMX_LEFT);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
+    check_sentinels(&prs);
+    CHECK_EQ(crasher_rc[1], 0);       /* it never returned */
+    CHECK_EQ(sim_cpus[1].nmis_taken, 0);
+    /* VMCLEAR of each registered VMCS, then VMXOFF */
+    for (int i = 0; i < c->nlog; i++) {
+        if (c->log[i].kind == OP_VMCLEAR && c->log[i].value == 0x5000)
+            clear1 = c->log[i].seq;
+        if (c->log[i].kind == OP_VMCLEAR && c->log[i].value == 0x7000)
+            clear2 = c->log[i].seq;
+        if (c->log[i].kind == OP_VMXOFF)
+            off = c->log[i].seq;
+    }
+    CHECK(clear1 && clear2 && off > clear1 && off > clear2);
+    CHECK_EQ(sim_count_ops(c, OP_VMCLEAR, 0xffffffffu), 2);
+    check_victim(2);
+    check_no_faults(3);
+}
+
+TEST(shootdown_svm_victim_leaves_svm)
+{
+    struct crashpath_cpu_note n;
+    const struct sim_cpu *c = &sim_cpus[1];
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    sim_cpus[1].efer |= EFER_SVME;
+    sim_cpus[1].hsave_pa = 0x1234000;
+    run_crash(3, 0, NULL);
+    sim_read_cpu_note(1, &n);
+    CHECK(n.flags & CRASHPATH_CPUF_SVM_LEFT);
+    CHECK(n.efer & EFER_SVME);                     /* recorded before shutdown */
+    CHECK(!(c->efer & EFER_SVME));
+    CHECK_EQ(c->hsave_pa, 0);
+    CHECK(first_seq(c, OP_STGI, 0) < first_seq(c, OP_WRMSR, MSR_EFER));
+    /* no SVM, no SVM work: VM_HSAVE_PA would #GP on a CPU without it */
+    CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_WRMSR, MSR_VM_HSAVE_PA), 0);
+    CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_STGI, 0xffffffffu), 0);
+    check_victim(1);
+    check_no_faults(3);
+}
+
+TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)
+{
+    struct crashpath_cpu_note n;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    sim_cpus[2].cr4 |= CR4_VMXE;
+    cpus[2].vmx = NULL;
+    run_crash(3, 0, NULL);
+    sim_read_cpu_note(2, &n);
+    CHECK(n.flags & CRASHPATH_CPUF_VMX_UNKNOWN);
+    CHECK(!(n.flags & CRASHPATH_CPUF_VMX_LEFT));
+    CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_VMXOFF, 0xffffffffu), 0);
+    check_victim(2);
+    check_no_faults(3);
+}
+
+static int reentry_rc = 1;
+
+static void console_that_crashes_again(const char *msg, size_t len)
+{
+    sim_console(msg, len);
+    if (reentry_rc == 1)
+        reentry_rc = crashpath_crash("again", NULL);
+}
+
+TEST(shootdown_crasher_reentering_gets_an_error_not_a_deadlock)
+{
+    setup(3, CRASHPATH_APIC_X2APIC);
+    cfg.console = console_that_crashes_again;
+    run_crash(3, 1, NULL);
+    CHECK_EQ(reentry_rc, (uint64_t)(int64_t)CRASHPATH_ERR_REENTERED);
+    check_crasher(1);
+    check_victim(0);
+    check_victim(2);
+    check_no_faults(3);
+}
+
+static void cpu_unknown(struct sim_cpu *c)
+{
+    uint64_t rsp;
+
+    crasher_rc[c->id] = th_crash("unknown", &rsp);
+    __atomic_store_n(&c->halted, 1, __ATOMIC_SEQ_CST);
+}
+
+static int cpu3_done(void)
+{
+    return sim_cpus[3].halted;
+}
+
+TEST(shootdown_crash_on_an_unconfigured_cpu_is_refused)
+{
+    setup(3, CRASHPATH_APIC_X2APIC);
+    sim_reset(4, CRASHPATH_APIC_X2APIC, NULL);
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);   /* 3 of the 4 CPUs described */
+    sim_start_cpu(&sim_cpus[3], cpu_unknown);
+    CHECK(sim_wait(cpu3_done, 5000));
+    CHECK_EQ(crasher_rc[3], (uint64_t)(int64_t)CRASHPATH_ERR_UNKNOWN_CPU);
+    CHECK_EQ(cp_state.crashing_cpu, CP_NO_CPU);
+}
+
+TEST(shootdown_nmi_crash_stub_saves_the_interrupted_frame)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct elf_prstatus prs;
+    struct crashpath_cpu_note n;
+    static const uint64_t want[15] = {
+        0x1111111111111111ull, 0x3333333333333333ull, 0x4444444444444444ull, 0x5555555555555555ull,
+        0x6666666666666666ull, 0x8888888888888888ull, 0x9999999999999999ull, 0xaaaaaaaaaaaaaaaaull,
+        0xbbbbbbbbbbbbbbbbull, 0x2222222222222222ull, 0x7777777777777777ull, S_R12, S_R13, S_R14, S_R15,
+    };
+    static const int regs[15] = { RAX, RCX, RDX, RSI, RDI, R8, R9, R10, R11, RBX, RBP, R12, R13, R14, R15 };
+    uint16_t cs, ss;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    roles[2] = cpu_fake_nmi;
+    run_crash(3, 0, roles);
+    sim_read_prstatus(2, &prs);
+    sim_read_cpu_note(2, &n);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK_EQ(n.saves, 1);
+    for (int i = 0; i < 15; i++)
+        CHECK_EQ(prs.pr_reg[regs[i]], want[i]);
+    __asm__("mov %%cs, %0; mov %%ss, %1" : "=r"(cs), "=r"(ss));
+    CHECK_EQ(prs.pr_reg[ORIG_RAX], ~0ull);
+    CHECK_EQ(prs.pr_reg[RIP], 0xffffffff80abcdefull);
+    CHECK_EQ(prs.pr_reg[CS], cs);
+    CHECK_EQ(prs.pr_reg[EFLAGS], 0x46);
+    CHECK_EQ(prs.pr_reg[RSP], 0xffffc90000123450ull);
+    CHECK_EQ(prs.pr_reg[SS], ss);
+    check_victim(1);
+    check_no_faults(3);
+}
