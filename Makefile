@@ -33,7 +33,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build clean
+.PHONY: all deps check unit symbols clang-build mutants clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -90,10 +90,15 @@ symbols: $(BUILD)/libcrashpath.a
 clang-build:
 	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang all
 
+# Each protection broken on purpose, one at a time: its unit test must fail.
+mutants:
+	@python3 tests/mutants.py
+
 check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory symbols
+	@$(MAKE) --no-print-directory mutants
 	@$(MAKE) --no-print-directory unit
 
 clean:

@@ -81,6 +81,8 @@ void sim_nmi(struct sim_cpu *c);
 /* An IRET on the current CPU (e.g. an #MC handler returning): ends NMI
  * blocking and takes a pending NMI at once. */
 void sim_iret(void);
+/* The same IRET on another CPU, seen from outside (a parked victim's #MC). */
+void sim_unlatch(struct sim_cpu *c);
 /* Wait until cond() or ms elapse; returns cond(). */
 int sim_wait(int (*cond)(void), int ms);
 uint64_t sim_now_ns(void);

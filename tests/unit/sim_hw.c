@@ -169,6 +169,12 @@ void sim_iret(void)
     deliver_pending(c);
 }
 
+void sim_unlatch(struct sim_cpu *c)
+{
+    c->nmi_blocked = 0;
+    deliver_pending(c);
+}
+
 static void *cpu_thread(void *arg)
 {
     struct sim_cpu *c = arg;

@@ -198,6 +198,20 @@ static void check_order(int n, int crasher, enum crashpath_apic_mode mode)
         if (s > last_mc)
             last_mc = s;
     }
+    /* each present CPU's #MC IST went before the first NMI: an #MC during
+     * the wait must not reuse a live IST stack */
+    for (int i = 0; i < n; i++) {
+        const struct sim_cpu *c = &sim_cpus[i];
+        int early = 0;
+
+        if (!(cpus[i].flags & CRASHPATH_CPU_PRESENT))
+            continue;
+        for (int k = 0; k < c->nlog && k < SIM_LOG_MAX; k++)
+            if ((c->log[k].kind == OP_IDT_W8 || c->log[k].kind == OP_IDT_CX16) && c->log[k].reg == 18 &&
+                c->log[k].seq < first_send && !(c->log[k].value & (7ull << 32)))
+                early = 1;
+        CHECK(early);
+    }
     CHECK(last_gate != 0 && first_send != ~0ull);
     CHECK(last_gate < first_send);
     CHECK(last_seq(cc, OP_MFENCE, 0) > 0 && first_seq(cc, OP_MFENCE, 0) < first_send);
@@ -394,6 +408,11 @@ static void stop_hook(uint32_t index, void *arg)
     }
 }
 
+static int cpu2_back(void)
+{
+    return sim_cpus[2].nmis_taken == 2 && sim_cpus[2].nmi_blocked && sim_cpus[2].nmi_pending;
+}
+
 TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
 {
     struct crashpath_cpu_note n;
@@ -417,6 +436,16 @@ TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
         CHECK(hook_arg_seen[i] == &hook_arg);
     }
     CHECK_EQ(hook_calls[3], 0);                    /* not on the crasher */
+
+    /* Something unblocks NMIs on parked CPU 2 (an #MC handler's IRET): the
+     * self-NMI it queued brings it straight back to nmi_crash, where it
+     * neither saves nor answers again, and parks with a new self-NMI. */
+    sim_unlatch(&sim_cpus[2]);
+    CHECK(sim_wait(cpu2_back, 5000));
+    sim_read_cpu_note(2, &n);
+    CHECK_EQ(n.saves, 1);
+    CHECK_EQ(cp_state.nr_answered, 3);
+    CHECK(sim_cpus[2].nmi_pending);
     check_victim(0);
     check_victim(2);
     check_no_faults(4);

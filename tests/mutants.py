@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""mutants.py — break each protection of the crash path on purpose, one at a time, in a copy of
+the tree, and require that the unit test named for it fails. A protection no test notices is a
+protection nobody would notice losing."""
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# (rule broken, file, text to replace, replacement, test that must fail)
+MUTANTS = [
+    ("victim never marks itself answered (Xen 2012's missing decrement)",
+     "crash/victim.c", "__atomic_fetch_add(&cp_state.nr_answered, 1, __ATOMIC_SEQ_CST);", "",
+     "shootdown_x2apic_4_cpus_crash_on_an_ap"),
+    ("APIC mode cached instead of read from IA32_APIC_BASE each time",
+     "apic/apic.c", "uint64_t base = cp_hw_rdmsr(MSR_IA32_APIC_BASE);\n    uint32_t regs[4];",
+     "static uint64_t cached;\n    uint64_t base = cached ? cached : (cached = cp_hw_rdmsr(MSR_IA32_APIC_BASE));\n    uint32_t regs[4];",
+     "apic_mode_is_read_from_hardware_on_every_send"),
+    ("EXTD trusted without CPUID x2APIC",
+     "apic/apic.c", "return (regs[2] & CPUID1_ECX_X2APIC) ? CRASHPATH_APIC_X2APIC : CRASHPATH_APIC_INVALID;",
+     "(void)regs; return CRASHPATH_APIC_X2APIC;", "apic_mode_all_four_apic_base_states"),
+    ("self-NMI through the self shorthand",
+     "apic/apic.c", "cp_apic_send_nmi(cp_apic_read_id(mode));", "apic_icr_write(0, ICR_NMI_PHYSICAL | (1u << 18));",
+     "apic_self_nmi_uses_own_id_never_the_self_shorthand"),
+    ("xAPIC ICR written without waiting for delivery status idle",
+     "apic/apic.c", "xapic_wait_icr_idle(page);", "if (0) xapic_wait_icr_idle(page);", "apic_xapic_nmi_waits_idle_then_icr2_then_icr"),
+    ("xAPIC base assumed at 0xfee00000",
+     "apic/apic.c", "return cp_apic_mmio_base() + cp_state.phys_map_offset;",
+     "return 0xfee00000ull + cp_state.phys_map_offset;", "apic_xapic_base_comes_from_the_msr"),
+    ("no fence before the non-serializing x2APIC ICR write",
+     "apic/apic.c", "cp_hw_mfence();\n        cp_hw_wrmsr", "cp_hw_wrmsr",
+     "apic_x2apic_nmi_is_one_wrmsr_with_destination_in_high_half"),
+    ("LAPIC quiesce leaves the CMCI LVT unmasked",
+     "apic/apic.c", "APIC_LVT_PERF, APIC_LVT_THERMAL, APIC_LVT_CMCI,", "APIC_LVT_PERF, APIC_LVT_THERMAL, APIC_LVT_THERMAL,",
+     "apic_quiesce_masks_every_lvt_and_soft_disables"),
+    ("quiesce touches LVTs the LAPIC lacks",
+     "apic/apic.c", "if (maxlvt < min_maxlvt[i])\n            continue;", "if (0 && maxlvt < min_maxlvt[i])\n            continue;",
+     "apic_quiesce_skips_lvts_the_lapic_lacks"),
+    ("IST clear also drops other gate bits",
+     "crash/gate.c", "*new_lo = lo & ~GATE_IST_MASK;", "*new_lo = lo & ~(GATE_IST_MASK | GATE_DPL_MASK);",
+     "gate_clear_ist_keeps_every_other_bit"),
+    ("gate rewritten as two 8-byte stores (half-written gate visible)",
+     "crash/gate.c", "if (cp_hw_idt_cmpxchg16(gate, lo, hi, new_lo, new_hi))\n            return;",
+     "cp_hw_idt_write_lo(gate, new_lo);\n        cp_hw_idt_write_lo(gate + 8, new_hi);\n        return;",
+     "gate_point_across_4g_boundary_swaps_16_bytes_atomically"),
+    ("#MC IST left in place at the shootdown",
+     "crash/shootdown.c", "cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);", "", "shootdown_xapic_4_cpus_crash_on_the_bsp"),
+    ("crasher's own #MC IST left in place at the shootdown",
+     "crash/shootdown.c", "cp_gate_clear_ist(cp_state.cpus[self].idt_base, CP_VEC_MC);", "", "shootdown_xapic_4_cpus_crash_on_the_bsp"),
+    ("#DF IST dropped too",
+     "crash/shootdown.c", "cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);",
+     "cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);\n        cp_gate_clear_ist(cpu->idt_base, CP_VEC_DF);",
+     "shootdown_x2apic_4_cpus_crash_on_an_ap"),
+    ("crasher's own NMI gate left to the host (not trap_nop)",
+     "crash/shootdown.c", "cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs);", "(void)nop;",
+     "shootdown_x2apic_4_cpus_crash_on_an_ap"),
+    ("no barrier between the gate rewrites and the first NMI",
+     "crash/shootdown.c", "    cp_hw_mfence();\n    expected = send_nmis(self);", "    expected = send_nmis(self);",
+     "shootdown_xapic_4_cpus_crash_on_the_bsp"),
+    ("#MC gates not pointed at trap_nop before the hand-off",
+     "crash/shootdown.c", "    machine_checks_to_nop();\n", "    if (0)\n        machine_checks_to_nop();\n", "shootdown_16_cpus_xapic"),
+    ("the wait ignores the timeout",
+     "crash/shootdown.c", "if (now - start >= cp_state.timeout_ticks)", "if (0 && now - start >= cp_state.timeout_ticks)",
+     "shootdown_victim_that_never_answers_times_out"),
+    ("a second crasher is not turned into a victim",
+     "crash/shootdown.c", "cp_victim(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);", "cp_halt_forever();",
+     "shootdown_concurrent_second_crasher_becomes_a_victim"),
+    ("re-entry of the crasher is not refused",
+     "crash/shootdown.c", "if (prev == self)\n            return CRASHPATH_ERR_REENTERED;", "",
+     "shootdown_crasher_reentering_gets_an_error_not_a_deadlock"),
+    ("done flag set before the work, so a re-entry part-way skips it",
+     "crash/victim.c", "    if (!cpu->work_done) {\n", "    if (!__atomic_exchange_n(&cpu->work_done, 1, __ATOMIC_SEQ_CST)) {\n",
+     "shootdown_victim_reentered_part_way_saves_once_more_answers_once"),
+    ("answered counted on every entry, not once",
+     "crash/victim.c", "if (__atomic_exchange_n(&cpu->answered, 1, __ATOMIC_SEQ_CST))\n        return;", "cpu->answered = 1;",
+     "shootdown_victim_reentered_part_way_saves_once_more_answers_once"),
+    ("stop hook run again on re-entry",
+     "crash/victim.c", "if (!cp_state.stop_cpu || cpu->hook_entered)", "if (!cp_state.stop_cpu)",
+     "shootdown_victim_reentered_part_way_saves_once_more_answers_once"),
+    ("no self-NMI queued before halting",
+     "crash/victim.c", "    cp_apic_self_nmi();\n    cp_halt_forever();", "    cp_halt_forever();",
+     "shootdown_x2apic_4_cpus_crash_on_an_ap"),
+    ("VMXOFF without VMCLEAR of the registered VMCSs",
+     "crash/victim.c", "            cp_hw_vmclear(pa);", "            (void)pa;",
+     "shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook"),
+    ("VM-exit NMI hook does not park the CPU",
+     "crash/victim.c", "    cp_victim(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);", "    (void)regs;\n    return 0;",
+     "shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook"),
+    ("SVM left without STGI",
+     "crash/victim.c", "    cp_hw_stgi();\n", "", "shootdown_svm_victim_leaves_svm"),
+    ("victim saves the handler's registers, not the interrupted ones",
+     "crash/victim.c", "cp_notes_save_regs(cpu, regs);", "struct crashpath_regs here = *regs;\n        here.rip = (uint64_t)(uintptr_t)cp_victim;\n        cp_notes_save_regs(cpu, &here);",
+     "shootdown_x2apic_4_cpus_crash_on_an_ap"),
+    ("duplicate APIC IDs accepted",
+     "crash/config.c", "if (a->apic_id == b->apic_id)\n        return CRASHPATH_ERR_DUP_APIC_ID;", "",
+     "config_every_error_code"),
+    ("shared IDT accepted",
+     "crash/config.c", "if (a_idt && b_idt && a->idt_base == b->idt_base)\n        return CRASHPATH_ERR_IDT_SHARED;", "",
+     "config_every_error_code"),
+    ("note terminator overwritten",
+     "crash/notes.c", "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);",
+     "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);\n    put32(n + CPN_END, 1);",
+     "notes_area_is_well_formed_before_any_crash"),
+    ("pr_reg shifted by one slot",
+     "crash/notes.c", "put64(n + PRS_REG + i * 8, r[i]);", "put64(n + PRS_REG + (i + 1) * 8, r[i]);",
+     "notes_saved_registers_read_back_through_glibc"),
+    ("enable_nmis does not restore RFLAGS",
+     "entry/crash_entry.asm", "    pushfq                          ; RFLAGS: MOV and PUSH leave the flags alone",
+     "    push qword 2", "entry_enable_nmis_preserves_all_at_any_alignment"),
+    ("nmi_crash saves rsi and rdx swapped",
+     "entry/crash_entry.asm", "    push rsi\n    push rdx\n", "    push rdx\n    push rsi\n",
+     "shootdown_nmi_crash_stub_saves_the_interrupted_frame"),
+]
+
+
+def run(cmd, cwd, timeout):
+    return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=timeout)
+
+
+def main():
+    only = sys.argv[1] if len(sys.argv) > 1 else None
+    tmp = tempfile.mkdtemp(prefix="crashpath-mutants-")
+    caught = missed = 0
+    try:
+        for rule, path, old, new, test in MUTANTS:
+            if only and only not in rule and only not in test:
+                continue
+            work = os.path.join(tmp, "tree")
+            shutil.rmtree(work, ignore_errors=True)
+            shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns("build", ".git"))
+            src = os.path.join(work, path)
+            text = open(src).read()
+            if text.count(old) != 1:
+                print(f"MISSED  {rule}: mutation site not found once in {path}")
+                missed += 1
+                continue
+            open(src, "w").write(text.replace(old, new))
+            build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
+            if build.returncode != 0:
+                verdict = "mutant does not build (fix the mutation)"
+                ok = False
+            else:
+                env_cmd = ["env", "CRASHPATH_TEST_TIMEOUT=20", "build/unit/run-unit", test]
+                out = run(env_cmd, work, 600).stdout
+                ok = f"FAIL {test}" in out
+                verdict = "fails" if ok else "still passes"
+            print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")
+            if ok:
+                caught += 1
+            else:
+                missed += 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"mutants: {caught} caught, {missed} missed")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
