@@ -21,6 +21,20 @@
  * crashpath links no library but libgcc, allocates nothing, takes no lock,
  * and calls back into the host only through the optional hooks below.
  * Everything crashpath needs at crash time is prepared by crashpath_init.
+ *
+ * What the host must provide
+ *   - one IDT per CPU (the crasher's NMI gate and the victims' differ), each
+ *     writable at the address given, 16-byte aligned;
+ *   - its LAPICs enabled (xAPIC or x2APIC; crashpath reads the mode from the
+ *     hardware every time, so a CPU may switch after crashpath_init), and
+ *     for xAPIC the APIC page mapped uncached at phys_map_offset + base;
+ *   - note buffers in memory the kdump kernel will not own.
+ * Limits of this version
+ *   - IDT-based only: under FRED there are no gates to rewrite;
+ *   - enable_nmis is a plain IRETQ: a host running CET shadow stacks in
+ *     supervisor mode must turn them off before calling crashpath_crash;
+ *   - a victim spends at most about 420 bytes of the interrupted stack
+ *     (hardware frame included), plus whatever the stop hook uses.
  */
 
 #define CRASHPATH_VERSION_MAJOR 0

@@ -606,3 +606,37 @@ TEST(shootdown_nmi_crash_stub_saves_the_interrupted_frame)
     check_victim(1);
     check_no_faults(3);
 }
+
+static struct crashpath_regs exception_frame;
+
+static void cpu_crash_with_frame(struct sim_cpu *c)
+{
+    uint64_t *w = &exception_frame.r15;
+
+    for (unsigned int i = 0; i < sizeof(exception_frame) / 8; i++)
+        w[i] = 0xe000000000000000ull + i;
+    exception_frame.orig_rax = 0xd;       /* a #GP error code */
+    while (!go)
+        ;
+    crasher_rc[c->id] = crashpath_crash("#GP in the host", &exception_frame);
+}
+
+TEST(shootdown_crash_with_an_exception_frame_records_that_frame)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct elf_prstatus prs;
+    struct crashpath_info_note info;
+    const uint64_t *w = &exception_frame.r15;
+
+    setup(3, CRASHPATH_APIC_XAPIC);
+    roles[1] = cpu_crash_with_frame;
+    run_crash(3, 1, roles);
+    sim_read_prstatus(1, &prs);
+    for (unsigned int i = 0; i < sizeof(exception_frame) / 8; i++)
+        CHECK_EQ(prs.pr_reg[i], w[i]);
+    sim_read_info(&info);
+    CHECK(strcmp(info.reason, "#GP in the host") == 0);
+    check_victim(0);
+    check_victim(2);
+    check_no_faults(3);
+}
