@@ -11,6 +11,12 @@ LD ?= ld
 OBJCOPY ?= objcopy
 
 BUILD := build
+# `make V=1` shows the full commands.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
 OBJ := $(BUILD)/obj/$(notdir $(CC))
 
 LIB_C := $(wildcard apic/*.c) $(wildcard crash/*.c)
@@ -39,19 +45,23 @@ all: $(BUILD)/libcrashpath.a
 
 $(OBJ)/%.o: %.c include/crashpath.h $(wildcard include/cp/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(LIB_CFLAGS) -c $< -o $@
+	@echo "  CC      $<"
+	$(Q)$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(OBJ)/%.o: %.asm
 	@mkdir -p $(dir $@)
-	$(NASM) $(NASMFLAGS) $< -o $@
+	@echo "  NASM    $<"
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
 $(BUILD)/libcrashpath.a: $(OBJ)/crashpath.o
 	@rm -f $@
-	$(AR) rcs $@ $<
+	@echo "  AR      $@"
+	$(Q)$(AR) rcs $@ $<
 
 $(OBJ)/crashpath.o: $(LIB_OBJS)
-	$(LD) -r -o $@.tmp $^
-	$(OBJCOPY) $(addprefix --keep-global-symbol=,$(EXPORTS)) $@.tmp $@
+	@echo "  LD      $@"
+	$(Q)$(LD) -r -o $@.tmp $^
+	$(Q)$(OBJCOPY) $(addprefix --keep-global-symbol=,$(EXPORTS)) $@.tmp $@
 	@rm -f $@.tmp
 
 deps:
@@ -70,15 +80,16 @@ UNIT_ASM_OBJS := $(BUILD)/unit/crash_entry.o $(patsubst $(UNIT_DIR)/%.asm,$(BUIL
 
 $(BUILD)/unit/crash_entry.o: entry/crash_entry.asm
 	@mkdir -p $(dir $@)
-	$(NASM) $(NASMFLAGS) $< -o $@
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
 $(BUILD)/unit/%.o: $(UNIT_DIR)/%.asm
 	@mkdir -p $(dir $@)
-	$(NASM) $(NASMFLAGS) $< -o $@
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
 $(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) include/crashpath.h $(wildcard include/cp/*.h)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOST_CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS)
 
 unit: $(UNIT_BIN)
 	@$(UNIT_BIN)

@@ -139,6 +139,7 @@ static void install(const struct crashpath_config *c)
     cp_state.stop_cpu = c->stop_cpu;
     cp_state.stop_cpu_arg = c->stop_cpu_arg;
     cp_state.nr_answered = 0;
+    cp_state.nr_present = 0;
     for (uint32_t i = 0; i < c->nr_cpus; i++) {
         const struct crashpath_cpu *src = &c->cpus[i];
         struct cp_cpu *dst = &cp_state.cpus[i];
@@ -151,6 +152,7 @@ static void install(const struct crashpath_config *c)
         dst->notes = src->notes;
         dst->vmx = src->vmx;
         cp_notes_prepare_cpu(dst);
+        cp_state.nr_present += dst->present;
     }
     cp_notes_prepare_info();
 }

@@ -47,21 +47,15 @@ static void rewrite_gates(uint32_t self)
     }
 }
 
-static uint32_t send_nmis(uint32_t self)
+static void send_nmis(uint32_t self)
 {
-    uint32_t expected = 0;
-
-    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
-        if (i != self && cp_state.cpus[i].present)
-            expected++;
     if (cp_state.send_mode == CRASHPATH_SEND_ALL_BUT_SELF) {
         cp_apic_send_nmi_allbutself();
-        return expected;
+        return;
     }
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
         if (i != self && cp_state.cpus[i].present)
             cp_apic_send_nmi(cp_state.cpus[i].apic_id);
-    return expected;
 }
 
 /* Bounded by the TSC, with interrupts off: no timer, no lock, no delay
@@ -135,7 +129,8 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
                                               const struct crashpath_regs *ctx, uint64_t tsc_entry)
 {
     struct cp_cpu *cpu = &cp_state.cpus[self];
-    uint32_t expected, missing;
+    /* The crasher is present (it runs); every other present CPU must answer. */
+    uint32_t expected = cp_state.nr_present - cpu->present, missing;
     uint64_t tsc_sent, tsc_end;
 
     CP_INFO_SET32(crashing_cpu, cpu->index);
@@ -147,7 +142,7 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     rewrite_gates(self);
     /* Every gate store must be visible before any victim can take the NMI. */
     cp_hw_mfence();
-    expected = send_nmis(self);
+    send_nmis(self);
     tsc_sent = cp_hw_rdtsc();
     CP_INFO_SET64(tsc_nmis_sent, tsc_sent);
 

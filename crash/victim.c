@@ -96,7 +96,6 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
     struct cp_cpu *cpu = &cp_state.cpus[pos];
 
     cp_hw_cli();
-    cpu->in_victim = 1;
     /* Once per CPU; the flag is set after the work, so a re-entry part-way
      * through (a nested NMI after an unblocking IRET) does it all again
      * rather than leave it half done (Xen's crash_save_done). */

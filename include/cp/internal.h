@@ -24,7 +24,6 @@ struct cp_cpu {
     uint32_t index;             /* host logical index */
     uint32_t apic_id;
     uint32_t present;
-    uint32_t reserved;
     uint64_t idt_base;
     uint8_t *notes;             /* CRASHPATH_CPU_NOTES_SIZE bytes */
     struct crashpath_vmx_state *vmx;
@@ -32,7 +31,6 @@ struct cp_cpu {
     volatile uint32_t work_done;    /* victim work finished (set after the work) */
     volatile uint32_t answered;     /* set once, by atomic exchange */
     volatile uint32_t hook_entered; /* stop hook called at most once */
-    volatile uint32_t in_victim;    /* this CPU has entered the victim path */
     volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
 };
 
@@ -41,6 +39,7 @@ struct cp_state {
     volatile uint32_t crashing_cpu;  /* position in cpus[] of the elected CPU, or CP_NO_CPU */
     volatile uint32_t nr_answered;   /* victims that have answered */
     uint32_t nr_cpus;
+    uint32_t nr_present;             /* CPUs the host started: the crasher waits for all but itself */
     uint16_t hv_cs;
     uint32_t send_mode;
     uint32_t timeout_ms;
