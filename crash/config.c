@@ -7,7 +7,9 @@
 /* The IDT must reach the #MC gate, the highest vector crashpath rewrites. */
 #define IDT_MIN_LIMIT (CP_VEC_MC * 16u + 15u)
 
-struct cp_state cp_state = { .crashing_cpu = CP_NO_CPU };
+struct cp_state cp_state;
+/* Apart from cp_state so that the large table stays in .bss. */
+volatile uint32_t cp_crashing_cpu = CP_NO_CPU;
 
 static int overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
 {
@@ -161,7 +163,7 @@ int crashpath_init(const struct crashpath_config *config)
 {
     int err;
 
-    if (cp_state.crashing_cpu != CP_NO_CPU)
+    if (cp_crashing_cpu != CP_NO_CPU)
         return CRASHPATH_ERR_BUSY;
     err = validate(config);
     if (err)

@@ -177,7 +177,7 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const 
     if (self == CP_NO_CPU)
         return CRASHPATH_ERR_UNKNOWN_CPU;
     tsc_entry = cp_hw_rdtsc();
-    if (!__atomic_compare_exchange_n(&cp_state.crashing_cpu, &prev, self, 0, __ATOMIC_SEQ_CST,
+    if (!__atomic_compare_exchange_n(&cp_crashing_cpu, &prev, self, 0, __ATOMIC_SEQ_CST,
                                      __ATOMIC_SEQ_CST)) {
         /* The same CPU again: a fault inside the crash path itself. Return,
          * so the host reboots instead of deadlocking (Xen 470f58c159). */

@@ -116,7 +116,7 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
 {
     uint32_t pos = __atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) ? cp_this_cpu() : CP_NO_CPU;
 
-    if (pos == CP_NO_CPU || pos == __atomic_load_n(&cp_state.crashing_cpu, __ATOMIC_ACQUIRE))
+    if (pos == CP_NO_CPU || pos == __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE))
         park();
     cp_victim(pos, regs, 0);
 }
@@ -128,7 +128,7 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
  * leaves GIF clear until leave_svm's STGI. */
 int cp_vmexit_entry(const struct crashpath_regs *regs)
 {
-    uint32_t crasher = __atomic_load_n(&cp_state.crashing_cpu, __ATOMIC_ACQUIRE);
+    uint32_t crasher = __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE);
     uint32_t pos;
 
     if (!__atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) || crasher == CP_NO_CPU)

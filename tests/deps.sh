@@ -3,34 +3,60 @@
 # Run by `make deps` (and so by `make check` and `make demo`); safe to run again.
 set -euo pipefail
 
-# command -> Debian package
-declare -A want=(
-    [nasm]=nasm           # entry stubs
-    [clang]=clang         # the second compiler the library must build warning-free with
-)
-
-missing=()
-for cmd in "${!want[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${want[$cmd]}")
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-    echo "deps: all present"
-    exit 0
-fi
-
-echo "deps: installing ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
+need_root() {
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null 2>&1 || { echo "deps: need root to install $*" >&2; exit 1; }
         SUDO=sudo
     else
-        echo "deps: need root to install ${missing[*]} (apt-get install ${missing[*]})" >&2
-        exit 1
+        SUDO=
     fi
-else
-    SUDO=
+}
+
+apt_updated=0
+apt_install() {   # apt_install [-t suite] pkg...
+    need_root "$@"
+    export DEBIAN_FRONTEND=noninteractive
+    if [ $apt_updated -eq 0 ]; then
+        $SUDO apt-get update -qq
+        apt_updated=1
+    fi
+    echo "deps: installing $*"
+    $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# QEMU 7.2 (bookworm) has no x2APIC under TCG; 9.0 and later do. Take it
+# from bookworm-backports, declared with the same archive URI and keyring as
+# the machine's own Debian source.
+ensure_backports() {
+    local src=/etc/apt/sources.list.d/crashpath-backports.sources uri keyring
+    grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+    uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    keyring=$(awk '/^Signed-By:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
+    [ -n "$uri" ] || uri=http://deb.debian.org/debian
+    [ -n "$keyring" ] || keyring=/usr/share/keyrings/debian-archive-keyring.gpg
+    need_root backports
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+        "$uri" "$keyring" | $SUDO tee "$src" >/dev/null
+    apt_updated=0
+}
+
+qemu_ok() {
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || return 1
+    local major
+    major=$(qemu-system-x86_64 --version | sed -n 's/.*version \([0-9]*\)\..*/\1/p' | head -1)
+    [ "${major:-0}" -ge 9 ]
+}
+
+missing=()
+command -v nasm >/dev/null 2>&1 || missing+=(nasm)           # entry stubs
+command -v clang >/dev/null 2>&1 || missing+=(clang)         # second compiler, -Werror clean
+command -v python3 >/dev/null 2>&1 || missing+=(python3)     # scenario runner
+command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+
+if ! qemu_ok; then
+    ensure_backports
+    apt_install -t bookworm-backports qemu-system-x86
+    qemu_ok || { echo "deps: qemu-system-x86_64 9.0 or later is required" >&2; exit 1; }
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "deps: done"
+echo "deps: all present ($(qemu-system-x86_64 --version | head -1))"

@@ -36,7 +36,6 @@ struct cp_cpu {
 
 struct cp_state {
     volatile uint32_t ready;         /* crashpath_init succeeded */
-    volatile uint32_t crashing_cpu;  /* position in cpus[] of the elected CPU, or CP_NO_CPU */
     volatile uint32_t nr_answered;   /* victims that have answered */
     uint32_t nr_cpus;
     uint32_t nr_present;             /* CPUs the host started: the crasher waits for all but itself */
@@ -54,6 +53,8 @@ struct cp_state {
 };
 
 extern struct cp_state cp_state;
+/* Position in cp_state.cpus[] of the elected crashing CPU, or CP_NO_CPU. */
+extern volatile uint32_t cp_crashing_cpu;
 
 /* The position in cp_state.cpus[] of the calling CPU, found by its APIC ID as
  * the hardware reports it now; CP_NO_CPU if it is not configured. */

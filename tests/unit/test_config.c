@@ -36,7 +36,7 @@ TEST(config_valid_is_accepted_and_prepared)
     CHECK_EQ(cp_state.timeout_ms, CRASHPATH_DEFAULT_TIMEOUT_MS);
     CHECK_EQ(cp_state.timeout_ticks, CRASHPATH_DEFAULT_TIMEOUT_MS * SIM_TSC_KHZ);
     CHECK_EQ(cp_state.nr_cpus, 4);
-    CHECK_EQ(cp_state.crashing_cpu, CP_NO_CPU);
+    CHECK_EQ(cp_crashing_cpu, CP_NO_CPU);
     /* init changes no gate: the host's IST and handlers stay until a crash */
     CHECK_EQ(sim_gate_ist(&sim_cpus[1], 2), 2);
     CHECK_EQ(sim_gate_ist(&sim_cpus[1], 18), 1);
@@ -106,7 +106,7 @@ TEST(config_busy_once_a_crash_has_begun)
 {
     fresh(2);
     CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
-    cp_state.crashing_cpu = 0;
+    cp_crashing_cpu = 0;
     CHECK_EQ(crashpath_init(&cfg), (uint64_t)(int64_t)CRASHPATH_ERR_BUSY);
 }
 

@@ -319,9 +319,9 @@ TEST(shootdown_concurrent_second_crasher_becomes_a_victim)
     for (int i = 0; i < 3; i++)
         sim_start_cpu(&sim_cpus[i], roles[i] ? roles[i] : cpu_spin);
     go = 1;     /* both crashers are released by one shared flag */
-    while (cp_state.crashing_cpu == CP_NO_CPU)
+    while (cp_crashing_cpu == CP_NO_CPU)
         ;
-    winner = (int)cp_state.crashing_cpu;
+    winner = (int)cp_crashing_cpu;
     loser = winner == 1 ? 2 : 1;
     the_crasher = winner;
     CHECK(sim_wait(both_settled, 20000));
@@ -571,7 +571,7 @@ TEST(shootdown_crash_on_an_unconfigured_cpu_is_refused)
     sim_start_cpu(&sim_cpus[3], cpu_unknown);
     CHECK(sim_wait(cpu3_done, 5000));
     CHECK_EQ(crasher_rc[3], (uint64_t)(int64_t)CRASHPATH_ERR_UNKNOWN_CPU);
-    CHECK_EQ(cp_state.crashing_cpu, CP_NO_CPU);
+    CHECK_EQ(cp_crashing_cpu, CP_NO_CPU);
 }
 
 TEST(shootdown_nmi_crash_stub_saves_the_interrupted_frame)
