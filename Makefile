@@ -27,8 +27,11 @@ LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(LIB_C)) $(patsubst %.asm,$(OBJ)/%.o,$(LI
 # clobber the interrupted context's vector registers), no red zone (an NMI or
 # exception frame would land on it), position-independent so the archive
 # links into a higher-half hypervisor and into host tests alike.
-WARN := -Wall -Wextra -Werror -Wframe-larger-than=256
-LIB_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-builtin -nostdinc \
+# Crash-time code runs on whatever stack the NMI interrupted: frames stay
+# small. Load-time code (crash/kdump.c) runs once at boot and may use more.
+FRAME_LIMIT := 256
+WARN = -Wall -Wextra -Werror -Wframe-larger-than=$(FRAME_LIMIT)
+LIB_CFLAGS = -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-builtin -nostdinc \
 	-isystem $(shell $(CC) -print-file-name=include) \
 	-mno-red-zone -mgeneral-regs-only -fno-stack-protector -fpie \
 	-fno-common -Iinclude
@@ -36,12 +39,14 @@ NASMFLAGS := -f elf64 -Werror -g
 
 # The archive holds one object whose only global symbols are the public API,
 # so nothing of crashpath's inside can collide with the host's names.
-EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit \
+EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
 .PHONY: all deps check unit symbols clang-build mutants clean
 
 all: $(BUILD)/libcrashpath.a
+
+$(OBJ)/crash/kdump.o: FRAME_LIMIT := 512
 
 $(OBJ)/%.o: %.c include/crashpath.h $(wildcard include/cp/*.h)
 	@mkdir -p $(dir $@)
@@ -76,9 +81,10 @@ HOST_CC ?= gcc
 UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -pthread -mcx16 -Iinclude -I$(UNIT_DIR)
 UNIT_LIB_C := $(filter-out crash/hw_x86.c,$(LIB_C))
 UNIT_SRC := $(wildcard $(UNIT_DIR)/*.c)
-UNIT_ASM_OBJS := $(BUILD)/unit/crash_entry.o $(patsubst $(UNIT_DIR)/%.asm,$(BUILD)/unit/%.o,$(wildcard $(UNIT_DIR)/*.asm))
+UNIT_ASM_OBJS := $(patsubst entry/%.asm,$(BUILD)/unit/entry/%.o,$(LIB_ASM)) \
+	$(patsubst $(UNIT_DIR)/%.asm,$(BUILD)/unit/%.o,$(wildcard $(UNIT_DIR)/*.asm))
 
-$(BUILD)/unit/crash_entry.o: entry/crash_entry.asm
+$(BUILD)/unit/entry/%.o: entry/%.asm
 	@mkdir -p $(dir $@)
 	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 

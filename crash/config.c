@@ -137,6 +137,10 @@ static void install(const struct crashpath_config *c)
     cp_state.timeout_ticks = (uint64_t)cp_state.timeout_ms * c->tsc_khz;
     cp_state.phys_map_offset = c->phys_map_offset;
     cp_state.info_note = c->info_note;
+    cp_state.info_note_phys = c->info_note_phys;
+    /* A kdump image prepared for the old table carries the old notes in its
+     * ELF core header: the host loads it again. */
+    __atomic_store_n(&cp_kdump.loaded, 0, __ATOMIC_SEQ_CST);
     cp_state.console = c->console;
     cp_state.stop_cpu = c->stop_cpu;
     cp_state.stop_cpu_arg = c->stop_cpu_arg;
@@ -152,6 +156,7 @@ static void install(const struct crashpath_config *c)
         dst->present = (src->flags & CRASHPATH_CPU_PRESENT) != 0;
         dst->idt_base = dst->present ? src->idt_base : 0;
         dst->notes = src->notes;
+        dst->notes_phys = src->notes_phys;
         dst->vmx = src->vmx;
         cp_notes_prepare_cpu(dst);
         cp_state.nr_present += dst->present;
@@ -217,6 +222,20 @@ const char *crashpath_strerror(int error)
     case CRASHPATH_ERR_NOT_READY: return "crashpath_init has not succeeded";
     case CRASHPATH_ERR_REENTERED: return "the crashing CPU re-entered the crash path";
     case CRASHPATH_ERR_UNKNOWN_CPU: return "this CPU's APIC ID is not configured";
+    case CRASHPATH_ERR_KDUMP_ARGS: return "kdump image: no kernel, crash region or memory map";
+    case CRASHPATH_ERR_BZ_TRUNCATED: return "kdump image: bzImage truncated";
+    case CRASHPATH_ERR_BZ_MAGIC: return "kdump image: not a bzImage (no HdrS setup header or boot flag)";
+    case CRASHPATH_ERR_BZ_VERSION: return "kdump image: boot protocol older than 2.12";
+    case CRASHPATH_ERR_BZ_NOT_64BIT: return "kdump image: no 64-bit entry point (XLF_KERNEL_64 clear)";
+    case CRASHPATH_ERR_BZ_NOT_RELOCATABLE: return "kdump image: kernel is not relocatable";
+    case CRASHPATH_ERR_BZ_INIT_SIZE: return "kdump image: init_size smaller than the kernel";
+    case CRASHPATH_ERR_REGION_ALIGN: return "crash region not 4 KiB aligned";
+    case CRASHPATH_ERR_REGION_NOT_RAM: return "crash region not inside one RAM range";
+    case CRASHPATH_ERR_REGION_TOO_SMALL: return "crash region too small for kernel init_size, initrd and crashpath's pages";
+    case CRASHPATH_ERR_CMDLINE: return "kdump command line too long for the kernel's cmdline_size";
+    case CRASHPATH_ERR_MEMMAP: return "memory map empty, too long or overlapping";
+    case CRASHPATH_ERR_IMAGE_RANGE: return "crashpath's code is not inside the given hypervisor image range";
+    case CRASHPATH_ERR_MAPPING: return "hand-off page tables: crashpath's code address collides with the identity map";
     default: return "unknown crashpath error";
     }
 }

@@ -122,6 +122,13 @@ void cp_hw_enable_nmis(void)
     enable_nmis();
 }
 
+void handoff_stub(uint64_t cr3, uint64_t identity_entry) __attribute__((noreturn));
+
+void cp_hw_handoff(uint64_t cr3, uint64_t identity_entry)
+{
+    handoff_stub(cr3, identity_entry);
+}
+
 void cp_hw_vmclear(uint64_t vmcs_pa)
 {
     /* VMCLEAR takes the physical address from memory (SDM vol. 3, 30.3). */

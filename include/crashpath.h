@@ -184,6 +184,22 @@ enum crashpath_error {
     CRASHPATH_ERR_NOT_READY = -22,       /* crash entry before a successful crashpath_init */
     CRASHPATH_ERR_REENTERED = -23,       /* the crashing CPU entered the crash path again */
     CRASHPATH_ERR_UNKNOWN_CPU = -24,     /* crash entry on a CPU whose APIC ID is not configured */
+    /* crashpath_load_kdump */
+    CRASHPATH_ERR_KDUMP_ARGS = -25,      /* no kernel, region or memory map given */
+    CRASHPATH_ERR_BZ_TRUNCATED = -26,    /* the bzImage is shorter than its own headers say */
+    CRASHPATH_ERR_BZ_MAGIC = -27,        /* no "HdrS" setup header or 0xAA55 boot flag */
+    CRASHPATH_ERR_BZ_VERSION = -28,      /* boot protocol older than 2.12 (no xloadflags) */
+    CRASHPATH_ERR_BZ_NOT_64BIT = -29,    /* XLF_KERNEL_64 clear: no 64-bit entry point */
+    CRASHPATH_ERR_BZ_NOT_RELOCATABLE = -30, /* relocatable_kernel clear */
+    CRASHPATH_ERR_BZ_INIT_SIZE = -31,    /* init_size smaller than the kernel it must hold */
+    CRASHPATH_ERR_REGION_ALIGN = -32,    /* crash region not 4 KiB aligned */
+    CRASHPATH_ERR_REGION_NOT_RAM = -33,  /* crash region not inside one RAM range of the map */
+    CRASHPATH_ERR_REGION_TOO_SMALL = -34,/* kernel init_size, initrd and crashpath's pages do
+                                            not fit in the region */
+    CRASHPATH_ERR_CMDLINE = -35,         /* command line plus elfcorehdr= exceeds cmdline_size */
+    CRASHPATH_ERR_MEMMAP = -36,          /* memory map empty, too long or overlapping */
+    CRASHPATH_ERR_IMAGE_RANGE = -37,     /* crashpath's code lies outside image_virt/image_size */
+    CRASHPATH_ERR_MAPPING = -38,         /* crashpath's code address collides with the identity map */
 };
 
 /* Validate and copy the configuration, write every note header (so a CPU
@@ -192,6 +208,61 @@ enum crashpath_error {
  * May be called again to replace the configuration (CPU hotplug), but not
  * once a crash has begun. */
 int crashpath_init(const struct crashpath_config *config);
+
+/* ---------------------------------------------------------------------------
+ * The kdump image (load time)
+ *
+ * The host hands crashpath a Linux bzImage (64-bit boot protocol), an optional
+ * initrd and command line, a reserved crash region, and its memory map.
+ * crashpath validates the image, copies it into the region and prepares
+ * everything the jump needs: boot_params, the command line with
+ * "elfcorehdr=", the ELF core header, identity page tables and a GDT. The
+ * crash path then only copies low memory aside and jumps.
+ *
+ * Region layout (physical, from its start): a control page, page tables,
+ * boot_params, command line, ELF core header, the 640 KiB low-memory backup
+ * (all kept from the kdump kernel as reserved), then the kernel 2 MiB-aligned
+ * at or above 16 MiB, then the initrd; what follows the backup is RAM to the
+ * kdump kernel. After this call the host should map the region read-only.
+ */
+#define CRASHPATH_E820_RAM 1u
+#define CRASHPATH_E820_RESERVED 2u
+#define CRASHPATH_E820_ACPI 3u
+#define CRASHPATH_E820_NVS 4u
+#define CRASHPATH_E820_UNUSABLE 5u
+
+struct crashpath_mem_range {
+    uint64_t start, size;
+    uint32_t type;             /* CRASHPATH_E820_* as firmware reported it */
+    uint32_t reserved;
+};
+
+/* Most memory-map entries crashpath_load_kdump accepts. */
+#define CRASHPATH_MAX_MEMMAP 64u
+/* Low memory the kdump kernel reuses (real-mode trampoline), saved at crash time. */
+#define CRASHPATH_LOW_BACKUP_SIZE (640u * 1024u)
+
+struct crashpath_kdump {
+    const void *kernel;                 /* the bzImage as read from its file */
+    uint64_t kernel_size;
+    const void *initrd;                 /* optional */
+    uint64_t initrd_size;
+    const char *cmdline;                /* optional; crashpath appends " elfcorehdr=0x..." */
+    void *region;                       /* the crash region, mapped writable, 4 KiB aligned */
+    uint64_t region_phys;               /* its physical address, 4 KiB aligned, inside RAM */
+    uint64_t region_size;
+    const struct crashpath_mem_range *memmap;   /* the firmware's map (e820) */
+    uint32_t nr_memmap;
+    uint32_t reserved;
+    uint64_t image_phys, image_size;    /* the hypervisor image in physical memory ... */
+    uint64_t image_virt;                /* ... and where it runs: gdb reads symbols through this,
+                                           and it must contain crashpath's own code */
+    uint64_t acpi_rsdp;                 /* optional: physical address of the ACPI RSDP */
+};
+
+/* Validate and place the kdump image; call after crashpath_init (and again
+ * after any later crashpath_init). Returns CRASHPATH_OK or an error below. */
+int crashpath_load_kdump(const struct crashpath_kdump *kdump);
 
 /* Human-readable text for an enum crashpath_error value. */
 const char *crashpath_strerror(int error);

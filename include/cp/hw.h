@@ -45,6 +45,10 @@ void cp_hw_mfence(void);
 /* IRET to self: clears NMI blocking (entry/crash_entry.asm enable_nmis). */
 void cp_hw_enable_nmis(void);
 
+/* Enter entry/handoff.asm: switch to the hand-off tables (cr3) and continue
+ * at the identity-mapped copy of the stub. Never returns. */
+__attribute__((noreturn)) void cp_hw_handoff(uint64_t cr3, uint64_t identity_entry);
+
 void cp_hw_vmclear(uint64_t vmcs_pa);
 void cp_hw_vmxoff(void);
 void cp_hw_stgi(void);

@@ -26,6 +26,7 @@ struct cp_cpu {
     uint32_t present;
     uint64_t idt_base;
     uint8_t *notes;             /* CRASHPATH_CPU_NOTES_SIZE bytes */
+    uint64_t notes_phys;
     struct crashpath_vmx_state *vmx;
     /* crash-time flags: each written only by this CPU, or once by atomics */
     volatile uint32_t work_done;    /* victim work finished (set after the work) */
@@ -46,6 +47,7 @@ struct cp_state {
     uint64_t timeout_ticks;          /* timeout_ms * tsc_khz, computed at load time */
     uint64_t phys_map_offset;
     uint8_t *info_note;              /* CRASHPATH_INFO_NOTE_SIZE bytes */
+    uint64_t info_note_phys;
     crashpath_console_fn console;
     crashpath_stop_fn stop_cpu;
     void *stop_cpu_arg;
@@ -111,7 +113,15 @@ int cp_vmexit_entry(const struct crashpath_regs *regs);
 int cp_crash_entry(const char *reason, const struct crashpath_regs *regs,
                    const struct crashpath_regs *own);
 
-/* ---- crash/handoff.c ---- */
+/* ---- crash/kdump.c (load time) and crash/handoff.c (crash time) ---- */
+struct cp_kdump {
+    volatile uint32_t loaded;
+    uint64_t cr3;               /* root of the hand-off page tables */
+    uint64_t identity_entry;    /* handoff_stub_identity in the control page */
+    uint64_t kernel_entry;      /* load address + 0x200 */
+    uint64_t elfcorehdr;
+};
+extern struct cp_kdump cp_kdump;
 __attribute__((noreturn)) void cp_handoff(void);
 
 /* ---- crash/console.c: bounded crash-time messages, no allocation ---- */

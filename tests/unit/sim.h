@@ -91,6 +91,12 @@ int sim_count_ops(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 void sim_clear_log(struct sim_cpu *c);
 
 extern volatile int sim_cx16_fail_next;
+/* What the crasher handed to the hand-off stub, instead of jumping. */
+struct sim_handoff {
+    volatile int taken;
+    uint64_t cr3, identity_entry;
+};
+extern struct sim_handoff sim_handoff;
 uint64_t sim_gate_handler(const struct sim_cpu *c, unsigned int vector);
 unsigned int sim_gate_ist(const struct sim_cpu *c, unsigned int vector);
 void sim_set_gate(struct sim_cpu *c, unsigned int vector, uint64_t handler, unsigned int ist);

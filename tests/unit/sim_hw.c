@@ -566,3 +566,14 @@ void sim_read_info(struct crashpath_info_note *out)
 {
     memcpy(out, sim_info_note + 24, sizeof(*out));
 }
+
+struct sim_handoff sim_handoff;
+
+void cp_hw_handoff(uint64_t cr3, uint64_t identity_entry)
+{
+    sim_handoff.cr3 = cr3;
+    sim_handoff.identity_entry = identity_entry;
+    __atomic_store_n(&sim_handoff.taken, 1, __ATOMIC_SEQ_CST);
+    for (;;)
+        cp_hw_halt();
+}

@@ -1,0 +1,122 @@
+; handoff.asm — the last instructions of the crashing CPU: leave the hypervisor's page tables
+; and control registers and enter the kdump kernel by the Linux 64-bit boot protocol.
+;
+; handoff_stub is copied at load time into the control page of the crash region, and its
+; parameter block filled there (crash/kdump.c). At crash time the C side calls the original
+; in crashpath's text, which is mapped at the same virtual address in the prepared tables:
+;
+;     handoff_stub(rdi = CR3 of the prepared tables, rsi = identity address of .identity)
+;
+; Memory touched after the CR3 switch, all identity-mapped by the prepared tables:
+;
+;   control page   +0            handoff_stub code (this file)
+;                  handoff_params  cr3, cr4, backup_src, backup_dst, backup_qwords,
+;                                  boot_params, entry        (8 bytes each, filled at load)
+;                  handoff_gdt     null, null, 0x10 code64, 0x18 data
+;                  handoff_gdtr    limit, base (base filled at load: identity address)
+;                  idtr0           limit 0: any exception from here on is a triple fault
+;                  ...
+;                  page end        the stub's stack (only LRETQ and nothing else uses it)
+
+bits 64
+default rel
+
+; struct cp_handoff_params (crash/kdump.c), at handoff_params.
+%define P_CR4 0
+%define P_BACKUP_SRC 8
+%define P_BACKUP_DST 16
+%define P_BACKUP_QWORDS 24
+%define P_BOOT_PARAMS 32
+%define P_ENTRY 40
+
+%macro FUNC 1
+    global %1:function (%1.end - %1)
+    align 16
+%1:
+%endmacro
+
+section .text
+
+; Entered with interrupts off and NMIs already unblocked by enable_nmis.
+FUNC handoff_stub
+    endbr64                         ; an indirect call target, in case IBT is on
+    ; Prepared tables, PCID 0 and bit 63 clear: a full flush. Done before
+    ; CR4.PCIDE is cleared, which needs CR3[11:0] = 0 (SDM vol. 3, 4.10.1).
+    mov cr3, rdi
+    jmp rsi                         ; to handoff_stub_identity in the control page
+global handoff_stub_identity
+handoff_stub_identity:
+    endbr64
+    lea rsp, [handoff_stack_top]
+    ; Supervisor CET off before CR4.CET goes: IA32_S_CET exists only if CET
+    ; does, so only touch it when CR4.CET (bit 23) is set.
+    mov rax, cr4
+    bt rax, 23
+    jnc .no_cet
+    mov ecx, 0x6a2
+    xor eax, eax
+    xor edx, edx
+    wrmsr
+.no_cet:
+    ; CR4 = PAE (plus LA57 if the host runs 5-level paging: it cannot change
+    ; while paging is on, and the tables were built to match). This drops
+    ; PCIDE, PGE (flushing global entries), SMEP, SMAP, CET, FSGSBASE ...
+    mov rax, [handoff_params + P_CR4]
+    mov cr4, rax
+    ; CR0: clear WP, AM, TS and EM; PG and PE stay (as Linux's relocate_kernel).
+    mov rax, cr0
+    and rax, ~((1 << 16) | (1 << 18) | (1 << 3) | (1 << 2))
+    mov cr0, rax
+    ; Save the low memory the kdump kernel will reuse (real-mode trampoline),
+    ; so the dump shows it as it was (kexec-tools' purgatory does the same).
+    mov rsi, [handoff_params + P_BACKUP_SRC]
+    mov rdi, [handoff_params + P_BACKUP_DST]
+    mov rcx, [handoff_params + P_BACKUP_QWORDS]
+    cld
+    rep movsq
+    ; The boot protocol's GDT: __BOOT_CS = 0x10, __BOOT_DS = 0x18.
+    lgdt [handoff_gdtr]
+    mov eax, 0x18
+    mov ds, eax
+    mov es, eax
+    mov ss, eax
+    mov fs, eax
+    mov gs, eax
+    push qword 0x10
+    lea rax, [handoff_cs_loaded]
+    push rax
+    o64 retf
+handoff_cs_loaded:
+    ; Only now, after enable_nmis: a limit-0 IDT, so a stray exception resets
+    ; the machine instead of running a handler that is no longer mapped.
+    lidt [handoff_idtr0]
+    mov rsi, [handoff_params + P_BOOT_PARAMS]   ; RSI = boot_params (64-bit boot protocol)
+    mov rax, [handoff_params + P_ENTRY]         ; load address + 0x200
+    xor ebx, ebx
+    xor ebp, ebp
+    xor edi, edi
+    jmp rax
+
+align 8
+global handoff_params
+handoff_params:
+    times 6 dq 0
+align 16
+global handoff_gdt
+handoff_gdt:
+    dq 0
+    dq 0
+    dq 0x00af9a000000ffff           ; 0x10: 64-bit code, DPL 0
+    dq 0x00cf92000000ffff           ; 0x18: flat data
+global handoff_gdtr
+handoff_gdtr:
+    dw 4 * 8 - 1
+    dq 0                            ; identity address of handoff_gdt, filled at load
+handoff_idtr0:
+    dw 0
+    dq 0
+global handoff_stub_end
+handoff_stub_end:
+handoff_stub.end:
+handoff_stack_top equ handoff_stub + 4096
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -1,0 +1,403 @@
+/* test_kdump.c — crashpath_load_kdump on a synthetic bzImage: placement, boot_params, e820,
+ * command line, ELF core header, hand-off tables and stub; and a clear error per bad image. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cp/internal.h"
+#include "sim.h"
+#include "testlib.h"
+
+#define MB (1024ull * 1024ull)
+#define REGION_PHYS (256 * MB)
+#define REGION_SIZE (64 * MB)
+#define IMAGE_PHYS (2 * MB)
+#define PAYLOAD_SIZE (64 * 1024)
+#define SETUP_SECTS 4
+#define PAYLOAD_OFF ((SETUP_SECTS + 1) * 512)
+
+extern const uint8_t handoff_stub[], handoff_stub_identity[], handoff_stub_end[], handoff_params[],
+    handoff_gdt[], handoff_gdtr[];
+
+static struct crashpath_config cfg;
+static struct crashpath_cpu cpus[SIM_MAX_CPUS];
+static uint8_t *bz, *region;
+static uint64_t bz_size;
+static struct crashpath_kdump kd;
+static const struct crashpath_mem_range memmap[] = {
+    { 0x0, 0x9fc00, CRASHPATH_E820_RAM, 0 },
+    { 0x9fc00, 0x400, CRASHPATH_E820_RESERVED, 0 },
+    { 0xf0000, 0x10000, CRASHPATH_E820_RESERVED, 0 },
+    { 0x100000, 0x1ffe0000 - 0x100000, CRASHPATH_E820_RAM, 0 },
+    { 0x1ffe0000, 0x20000, CRASHPATH_E820_ACPI, 0 },
+    { 0xfffc0000, 0x40000, CRASHPATH_E820_RESERVED, 0 },
+};
+
+static void put16(uint8_t *p, uint32_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { put16(p, v); put16(p + 2, v >> 16); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/* A bzImage as the 64-bit boot protocol describes it, the payload a pattern. */
+static void make_bzimage(void)
+{
+    bz_size = PAYLOAD_OFF + PAYLOAD_SIZE;
+    bz = calloc(1, bz_size);
+    bz[0x1f1] = SETUP_SECTS;
+    put16(bz + 0x1fe, 0xaa55);
+    bz[0x200] = 0xeb;
+    bz[0x201] = 0x6a;                  /* header ends at 0x202 + 0x6a = 0x26c */
+    memcpy(bz + 0x202, "HdrS", 4);
+    put16(bz + 0x206, 0x020f);
+    bz[0x211] = 0x01;                  /* LOADED_HIGH */
+    put32(bz + 0x230, 0x200000);       /* kernel_alignment */
+    bz[0x234] = 1;                     /* relocatable */
+    bz[0x235] = 21;
+    put16(bz + 0x236, 0x7f);           /* xloadflags */
+    put32(bz + 0x238, 0x7ff);          /* cmdline_size */
+    put32(bz + 0x260, 4 * MB);         /* init_size */
+    for (uint64_t i = 0; i < PAYLOAD_SIZE; i++)
+        bz[PAYLOAD_OFF + i] = (uint8_t)(i * 7 + 3);
+}
+
+static void setup(int load_init)
+{
+    uint64_t stub = (uint64_t)(uintptr_t)handoff_stub;
+
+    sim_reset(3, CRASHPATH_APIC_X2APIC, NULL);
+    sim_config(&cfg, cpus, 3);
+    if (load_init)
+        CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    make_bzimage();
+    region = aligned_alloc(4096, REGION_SIZE);
+    memset(region, 0xcc, REGION_SIZE);
+    memset(&kd, 0, sizeof(kd));
+    kd.kernel = bz;
+    kd.kernel_size = bz_size;
+    kd.cmdline = "console=ttyS0 nr_cpus=1";
+    kd.region = region;
+    kd.region_phys = REGION_PHYS;
+    kd.region_size = REGION_SIZE;
+    kd.memmap = memmap;
+    kd.nr_memmap = sizeof(memmap) / sizeof(memmap[0]);
+    /* the "image" is the test binary's text around handoff_stub */
+    kd.image_virt = (stub & ~(2 * MB - 1)) - 2 * MB;
+    kd.image_size = 8 * MB;
+    kd.image_phys = IMAGE_PHYS;
+    kd.acpi_rsdp = 0xf5250;
+}
+
+static uint8_t *at_phys(uint64_t phys)
+{
+    return region + (phys - REGION_PHYS);
+}
+
+/* Walk the hand-off tables as the MMU would (4-level). */
+static uint64_t translate(uint64_t cr3, uint64_t va)
+{
+    uint64_t t = cr3 & ~0xfffull;
+
+    for (int level = 4; level >= 1; level--) {
+        uint64_t e = get64(at_phys(t) + ((va >> (12 + 9 * (level - 1))) & 511) * 8);
+
+        if (!(e & 1))
+            return ~0ull;
+        if (level == 2 && (e & 0x80))
+            return (e & 0x000fffffffe00000ull) | (va & (2 * MB - 1));
+        t = e & 0x000ffffffffff000ull;
+    }
+    return t | (va & 0xfff);
+}
+
+TEST(kdump_load_before_init_is_refused)
+{
+    setup(0);
+    CHECK_EQ(crashpath_load_kdump(&kd), (uint64_t)(int64_t)CRASHPATH_ERR_NOT_READY);
+}
+
+TEST(kdump_kernel_placed_2m_aligned_at_or_above_16m_in_the_region)
+{
+    uint64_t load;
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    load = cp_kdump.kernel_entry - 0x200;
+    CHECK_EQ(load & (2 * MB - 1), 0);
+    CHECK(load >= 16 * MB);
+    CHECK(load >= REGION_PHYS && load + 4 * MB <= REGION_PHYS + REGION_SIZE);
+    CHECK(memcmp(at_phys(load), bz + PAYLOAD_OFF, PAYLOAD_SIZE) == 0);
+    /* crashpath's own pages (tables, boot_params, header, backup) lie before it */
+    CHECK(cp_kdump.elfcorehdr >= REGION_PHYS && cp_kdump.elfcorehdr < load);
+    CHECK(cp_kdump.cr3 >= REGION_PHYS && cp_kdump.cr3 < load);
+}
+
+static const uint8_t *boot_params(void)
+{
+    return at_phys(get64(at_phys(cp_kdump.identity_entry - (handoff_stub_identity - handoff_stub)) +
+                         (handoff_params - handoff_stub) + 32));
+}
+
+TEST(kdump_boot_params_setup_header_cmdline_and_e820)
+{
+    const uint8_t *bp;
+    const char *cmdline;
+    char want[128];
+    struct { uint64_t start, size; uint32_t type; } e[16];
+    int n;
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    bp = boot_params();
+    /* the setup header, 0x1f1 to its end, as in the file except the fields we own */
+    for (int off = 0x1f1; off < 0x26c; off++) {
+        if (off == 0x210 || (off >= 0x218 && off < 0x220) || (off >= 0x228 && off < 0x22c))
+            continue;
+        CHECK_EQ(bp[off], bz[off]);
+    }
+    CHECK_EQ(bp[0x210], 0xff);                          /* type_of_loader */
+    CHECK_EQ(bp[0x1ef], 0);                             /* the sentinel, never copied */
+    CHECK_EQ(get64(bp + 0x70), 0xf5250);                /* acpi_rsdp_addr */
+    CHECK_EQ(get32(bp + 0x218), 0);                     /* no initrd */
+    cmdline = (const char *)at_phys(get32(bp + 0x228) | (uint64_t)get32(bp + 0xc8) << 32);
+    snprintf(want, sizeof(want), "console=ttyS0 nr_cpus=1 elfcorehdr=0x%016llx",
+             (unsigned long long)cp_kdump.elfcorehdr);
+    CHECK(strcmp(cmdline, want) == 0);
+
+    n = bp[0x1e8];
+    CHECK_EQ(n, 7);
+    for (int i = 0; i < n && i < 16; i++) {
+        memcpy(&e[i].start, bp + 0x2d0 + i * 20, 8);
+        memcpy(&e[i].size, bp + 0x2d0 + i * 20 + 8, 8);
+        memcpy(&e[i].type, bp + 0x2d0 + i * 20 + 16, 4);
+    }
+    CHECK_EQ(e[0].start, 0);             CHECK_EQ(e[0].size, 0x9fc00); CHECK_EQ(e[0].type, 1);
+    CHECK_EQ(e[1].start, 0x9fc00);       CHECK_EQ(e[1].type, 2);
+    CHECK_EQ(e[2].start, 0xf0000);       CHECK_EQ(e[2].type, 2);
+    CHECK_EQ(e[3].start, REGION_PHYS);   CHECK_EQ(e[3].type, 2);    /* crashpath's pages */
+    CHECK_EQ(e[4].start, e[3].start + e[3].size);
+    CHECK_EQ(e[4].start + e[4].size, REGION_PHYS + REGION_SIZE);
+    CHECK_EQ(e[4].type, 1);
+    CHECK(cp_kdump.elfcorehdr < e[4].start);             /* the header is not the kdump's RAM */
+    CHECK_EQ(e[5].start, 0x1ffe0000);    CHECK_EQ(e[5].type, 3);
+    CHECK_EQ(e[6].start, 0xfffc0000);    CHECK_EQ(e[6].type, 2);
+}
+
+TEST(kdump_initrd_placed_after_init_size_and_described)
+{
+    static uint8_t initrd[12345];
+    const uint8_t *bp;
+    uint64_t at;
+
+    setup(1);
+    memset(initrd, 0x5a, sizeof(initrd));
+    kd.initrd = initrd;
+    kd.initrd_size = sizeof(initrd);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    bp = boot_params();
+    at = get32(bp + 0x218) | (uint64_t)get32(bp + 0xc0) << 32;
+    CHECK_EQ(get32(bp + 0x21c), sizeof(initrd));
+    CHECK(at >= cp_kdump.kernel_entry - 0x200 + 4 * MB);  /* beyond the init_size window */
+    CHECK_EQ(at & 0xfff, 0);
+    CHECK(memcmp(at_phys(at), initrd, sizeof(initrd)) == 0);
+}
+
+TEST(kdump_elf_core_header_notes_first_then_ram_outside_the_region)
+{
+    const uint8_t *h;
+    uint16_t phnum;
+    uint64_t backup = 0;
+    int loads = 0, saw_image = 0;
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    h = at_phys(cp_kdump.elfcorehdr);
+    CHECK(memcmp(h, "\x7f" "ELF\x02\x01\x01", 7) == 0);
+    CHECK_EQ(h[16] | h[17] << 8, 4);           /* ET_CORE */
+    CHECK_EQ(h[18] | h[19] << 8, 62);          /* EM_X86_64 */
+    CHECK_EQ(get64(h + 32), 64);               /* e_phoff */
+    CHECK_EQ(h[52] | h[53] << 8, 64);          /* e_ehsize */
+    CHECK_EQ(h[54] | h[55] << 8, 56);          /* e_phentsize */
+    phnum = (uint16_t)(h[56] | h[57] << 8);
+    for (int i = 0; i < phnum; i++) {
+        const uint8_t *p = h + 64 + i * 56;
+        uint32_t type = get32(p);
+        uint64_t off = get64(p + 8), va = get64(p + 16), pa = get64(p + 24), sz = get64(p + 32);
+
+        if (i < 3) {                           /* one PT_NOTE per CPU buffer */
+            CHECK_EQ(type, 4);
+            CHECK_EQ(off, cpus[i].notes_phys);
+            CHECK_EQ(sz, CRASHPATH_CPU_NOTES_SIZE);
+            continue;
+        }
+        if (i == 3) {                          /* then the crash-info note */
+            CHECK_EQ(type, 4);
+            CHECK_EQ(off, cfg.info_note_phys);
+            continue;
+        }
+        CHECK_EQ(type, 1);                     /* then only PT_LOADs */
+        loads++;
+        CHECK(pa + sz <= REGION_PHYS || pa >= REGION_PHYS + REGION_SIZE);
+        if (pa == 0) {
+            backup = off;                      /* low memory is read from the backup */
+            CHECK_EQ(sz, 0x9fc00);
+        } else {
+            CHECK_EQ(off, pa);
+        }
+        if (pa == IMAGE_PHYS) {
+            saw_image = 1;
+            CHECK_EQ(va, kd.image_virt);
+            CHECK_EQ(sz, 8 * MB);
+        } else if (pa) {
+            CHECK_EQ(va, pa);                  /* phys_map_offset 0 */
+        }
+    }
+    CHECK(backup >= REGION_PHYS && backup + CRASHPATH_LOW_BACKUP_SIZE <= cp_kdump.kernel_entry);
+    CHECK(saw_image);
+    /* 0-640K, 1M-2M, image, 10M-256M, 320M-0x1ffe0000 */
+    CHECK_EQ(loads, 5);
+}
+
+TEST(kdump_handoff_tables_identity_map_and_alias_the_stub)
+{
+    uint64_t stub = (uint64_t)(uintptr_t)handoff_stub;
+    static const uint64_t probes[] = {
+        0, 0x9f000, 16 * MB, REGION_PHYS, REGION_PHYS + REGION_SIZE - 8, 0xfee00000, 0xffffffffull,
+    };
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(cp_kdump.cr3 & 0xfff, 0);        /* PCID 0 */
+    for (unsigned int i = 0; i < sizeof(probes) / sizeof(probes[0]); i++)
+        CHECK_EQ(translate(cp_kdump.cr3, probes[i]), probes[i]);
+    CHECK_EQ(translate(cp_kdump.cr3, stub), IMAGE_PHYS + (stub - kd.image_virt));
+    CHECK_EQ(translate(cp_kdump.cr3, 0x100000000ull), ~0ull);   /* nothing beyond 4 GiB */
+}
+
+TEST(kdump_stub_copied_with_its_parameters)
+{
+    const uint8_t *ctrl;
+    uint64_t ctrl_phys;
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    ctrl_phys = cp_kdump.identity_entry - (uint64_t)(handoff_stub_identity - handoff_stub);
+    ctrl = at_phys(ctrl_phys);
+    CHECK_EQ(ctrl_phys & 0xfff, 0);
+    CHECK(memcmp(ctrl, handoff_stub, (size_t)(handoff_params - handoff_stub)) == 0);
+    ctrl += handoff_params - handoff_stub;
+    CHECK_EQ(get64(ctrl + 0), 1ull << 5);              /* CR4 = PAE alone */
+    CHECK_EQ(get64(ctrl + 8), 0);                      /* backup from physical 0 ... */
+    CHECK_EQ(get64(ctrl + 24), CRASHPATH_LOW_BACKUP_SIZE / 8);
+    CHECK_EQ(get64(ctrl + 40), cp_kdump.kernel_entry); /* load + 0x200 */
+    ctrl = at_phys(ctrl_phys) + (handoff_gdtr - handoff_stub);
+    CHECK_EQ(ctrl[0] | ctrl[1] << 8, 31);
+    CHECK_EQ(get64(ctrl + 2), ctrl_phys + (uint64_t)(handoff_gdt - handoff_stub));
+    ctrl = at_phys(ctrl_phys) + (handoff_gdt - handoff_stub);
+    CHECK_EQ(get64(ctrl + 0x10), 0x00af9a000000ffffull);
+    CHECK_EQ(get64(ctrl + 0x18), 0x00cf92000000ffffull);
+}
+
+#define EXPECT_LOAD_ERR(err, mutate)                                          \
+    do {                                                                      \
+        setup(1);                                                             \
+        mutate;                                                               \
+        CHECK_EQ(crashpath_load_kdump(&kd), (uint64_t)(int64_t)(err));        \
+        CHECK_EQ(cp_kdump.loaded, 0);                                         \
+    } while (0)
+
+TEST(kdump_corrupt_bzimage_bad_magic)
+{
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_MAGIC, memcpy(bz + 0x202, "HdrX", 4));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_MAGIC, put16(bz + 0x1fe, 0));
+    CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_BZ_MAGIC), "HdrS") != NULL);
+}
+
+TEST(kdump_corrupt_bzimage_32_bit_only)
+{
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_NOT_64BIT, put16(bz + 0x236, 0x7e));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_VERSION, put16(bz + 0x206, 0x020b));
+    CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_BZ_NOT_64BIT), "64-bit") != NULL);
+}
+
+TEST(kdump_corrupt_bzimage_init_size_larger_than_the_region)
+{
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_TOO_SMALL, put32(bz + 0x260, REGION_SIZE));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_INIT_SIZE, put32(bz + 0x260, PAYLOAD_SIZE - 1));
+}
+
+TEST(kdump_every_other_load_error)
+{
+    static uint8_t big_initrd[1];
+
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_KDUMP_ARGS, kd.kernel = NULL);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_KDUMP_ARGS, kd.memmap = NULL);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_TRUNCATED, kd.kernel_size = 0x200);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_TRUNCATED, kd.kernel_size = PAYLOAD_OFF + 0x100);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_NOT_RELOCATABLE, bz[0x234] = 0);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_ALIGN, kd.region_phys += 0x800);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_NOT_RAM, kd.region_phys = 0x1ff00000);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_TOO_SMALL, kd.initrd = big_initrd; kd.initrd_size = REGION_SIZE);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_CMDLINE, put32(bz + 0x238, 30));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_MEMMAP, kd.nr_memmap = 0);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_MEMMAP, kd.nr_memmap = CRASHPATH_MAX_MEMMAP + 1);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_IMAGE_RANGE, kd.image_virt += 16 * MB);
+}
+
+TEST(kdump_overlapping_memmap_is_refused)
+{
+    static const struct crashpath_mem_range bad[] = {
+        { 0x0, 0x9fc00, CRASHPATH_E820_RAM, 0 },
+        { 0x100000, 0x20000000, CRASHPATH_E820_RAM, 0 },
+        { 0x1ff00000, 0x200000, CRASHPATH_E820_ACPI, 0 },
+    };
+
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_MEMMAP, kd.memmap = bad; kd.nr_memmap = 3);
+}
+
+static int handed_off(void)
+{
+    return sim_handoff.taken;
+}
+
+static volatile int never_stop;
+
+static void spin(struct sim_cpu *c)
+{
+    (void)c;
+    th_spin(&never_stop);
+}
+
+static void crash_now(struct sim_cpu *c)
+{
+    uint64_t rsp;
+
+    (void)c;
+    th_crash("kdump test", &rsp);
+}
+
+TEST(kdump_crash_hands_off_to_the_prepared_stub)
+{
+    struct crashpath_info_note info;
+
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    sim_start_cpu(&sim_cpus[0], spin);
+    sim_start_cpu(&sim_cpus[2], spin);
+    sim_start_cpu(&sim_cpus[1], crash_now);
+    CHECK(sim_wait(handed_off, 20000));
+    CHECK_EQ(sim_handoff.cr3, cp_kdump.cr3);
+    CHECK_EQ(sim_handoff.identity_entry, cp_kdump.identity_entry);
+    sim_read_info(&info);
+    CHECK(info.tsc_handoff >= info.tsc_wait_end);
+    CHECK(strstr(sim_console_text, "entering kdump kernel at") != NULL);
+    /* enable_nmis came before the jump */
+    CHECK(sim_count_ops(&sim_cpus[1], OP_ENABLE_NMIS, 0xffffffffu) == 1);
+}
+
+TEST(kdump_reinit_drops_the_image_until_it_is_loaded_again)
+{
+    setup(1);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(cp_kdump.loaded, 1);
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    CHECK_EQ(cp_kdump.loaded, 0);
+}
