@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini scenarios scenario clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -100,6 +100,80 @@ $(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*
 unit: $(UNIT_BIN)
 	@$(UNIT_BIN)
 
+# ---- the reference hypervisor (tests/hv) and the kdump verifier (tests/kdump/mini) ----
+HV_DIR := tests/hv
+HV_ELF := $(BUILD)/hv/hv.elf
+HV_BOOT := $(BUILD)/hv/hv.elf32
+HV_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
+	-isystem $(shell $(CC) -print-file-name=include) -mcmodel=kernel -mno-red-zone \
+	-mgeneral-regs-only -fno-pic -fno-stack-protector -fno-omit-frame-pointer -Iinclude
+HV_OBJS := $(patsubst $(HV_DIR)/%.c,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.c)) \
+	$(patsubst $(HV_DIR)/%.asm,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.asm))
+
+$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h include/crashpath.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
+
+$(BUILD)/hv/%.o: $(HV_DIR)/%.asm
+	@mkdir -p $(dir $@)
+	@echo "  NASM    $<"
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+
+$(HV_ELF): $(HV_OBJS) $(BUILD)/libcrashpath.a $(HV_DIR)/hv.ld
+	@echo "  LD      $@"
+	$(Q)$(LD) -n --no-warn-rwx-segments -T $(HV_DIR)/hv.ld -o $@ $(HV_OBJS) $(BUILD)/libcrashpath.a
+
+# QEMU's multiboot loader takes ELF32 only: the same image, 32-bit container.
+$(HV_BOOT): $(HV_ELF)
+	$(Q)$(OBJCOPY) -O elf32-i386 $< $@
+
+hv: $(HV_BOOT)
+
+# The mini verifier: position-independent (the hand-off picks its address), so
+# any absolute relocation is a build error, not a wrong pointer at run time.
+MINI_DIR := tests/kdump/mini
+MINI := $(BUILD)/kdump/mini.bzImage
+MINI_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
+	-isystem $(shell $(CC) -print-file-name=include) -fpie -fvisibility=hidden -mno-red-zone \
+	-mgeneral-regs-only -fno-stack-protector -Iinclude -Itests/kdump
+MINI_OBJS := $(BUILD)/kdump/mini/entry.o $(BUILD)/kdump/mini/verify.o $(BUILD)/kdump/mini/check.o
+
+$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.asm
+	@mkdir -p $(dir $@)
+	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+
+$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c tests/kdump/check.h include/crashpath.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
+
+$(BUILD)/kdump/mini/check.o: tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
+
+$(BUILD)/kdump/mini.elf: $(MINI_OBJS) $(MINI_DIR)/mini.ld
+	@if readelf -rW $(MINI_OBJS) | awk '/^Relocation section/ { code = $$3 !~ /debug/ } \
+		code && /R_X86_64_(64|32|32S|GOTPCREL|GOTPCRELX|REX_GOTPCRELX) / { print; bad = 1 } END { exit !bad }'; then \
+		echo "mini: absolute or GOT relocation: the verifier must be position-independent"; exit 1; fi
+	@echo "  LD      $@"
+	$(Q)$(LD) -n --no-warn-rwx-segments -T $(MINI_DIR)/mini.ld -o $@ $(MINI_OBJS)
+
+$(MINI): $(BUILD)/kdump/mini.elf $(MINI_DIR)/mkbzimage.py
+	$(Q)$(OBJCOPY) -O binary --only-section=.text --only-section=.rodata --only-section=.data $< $@.payload
+	$(Q)python3 $(MINI_DIR)/mkbzimage.py $@.payload $< $@
+
+mini: $(MINI)
+
+# Every row of tests/scenarios.table under QEMU; `make scenario S=<name>` runs
+# one row and shows its console.
+scenarios: $(HV_BOOT) $(MINI)
+	@tests/run-scenarios
+
+scenario: $(HV_BOOT) $(MINI)
+	@tests/run-scenarios --show $(S)
+
 symbols: $(BUILD)/libcrashpath.a
 	@bash tests/check-symbols.sh $(BUILD)/libcrashpath.a
 
@@ -117,6 +191,7 @@ check: deps
 	@$(MAKE) --no-print-directory symbols
 	@$(MAKE) --no-print-directory mutants
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory scenarios
 
 clean:
 	rm -rf $(BUILD)

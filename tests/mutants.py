@@ -113,6 +113,13 @@ MUTANTS = [
     ("nmi_crash saves rsi and rdx swapped",
      "entry/crash_entry.asm", "    push rsi\n    push rdx\n", "    push rdx\n    push rsi\n",
      "shootdown_nmi_crash_stub_saves_the_interrupted_frame"),
+    # Under QEMU: the same protections, seen by the kdump kernel.
+    ("victim does not save its registers",
+     "crash/victim.c", "        cp_notes_save_regs(cpu, regs);", "        (void)regs;", "scenario:spin-4-x2apic"),
+    ("crasher jumps without enable_nmis",
+     "crash/shootdown.c", "    cp_hw_enable_nmis();\n    cp_handoff();", "    cp_handoff();", "scenario:nmi-crasher-4-xapic"),
+    ("no low-memory backup before the jump",
+     "entry/handoff.asm", "    rep movsq\n", "", "scenario:halt-bsp-2-xapic"),
 ]
 
 
@@ -139,13 +146,18 @@ def main():
                 missed += 1
                 continue
             open(src, "w").write(text.replace(old, new))
-            build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
+            if test.startswith("scenario:"):
+                test = test[len("scenario:"):]
+                build = run(["make", "--no-print-directory", "hv", "mini"], work, 300)
+                check_cmd = ["tests/run-scenarios", test]
+            else:
+                build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
+                check_cmd = ["env", "CRASHPATH_TEST_TIMEOUT=20", "build/unit/run-unit", test]
             if build.returncode != 0:
                 verdict = "mutant does not build (fix the mutation)"
                 ok = False
             else:
-                env_cmd = ["env", "CRASHPATH_TEST_TIMEOUT=20", "build/unit/run-unit", test]
-                out = run(env_cmd, work, 600).stdout
+                out = run(check_cmd, work, 600).stdout
                 ok = f"FAIL {test}" in out
                 verdict = "fails" if ok else "still passes"
             print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")

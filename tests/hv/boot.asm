@@ -1,0 +1,176 @@
+; boot.asm — the reference hypervisor's way in: multiboot v1 header, 32-bit entry, boot page
+; tables (identity 0-4 GiB, and 0-2 GiB again at 0xffffffff80000000), long mode, the jump to
+; the higher half; and the 16-bit trampoline that brings each AP to the same place.
+;
+; Boot page tables (in .boot.bss, physical = virtual):
+;   PML4[0]   -> pdpt_low:  [0..3] -> pd0..pd3   identity, 2 MiB pages, 0-4 GiB
+;   PML4[511] -> pdpt_high: [510] -> pd0, [511] -> pd1   0xffffffff80000000 -> 0-2 GiB
+; The 2 MiB page holding the LAPIC (0xfee00000) is mapped uncached (PCD|PWT).
+
+%define KERNEL_VMA 0xffffffff80000000
+%define MB_MAGIC 0x1badb002
+%define MB_FLAGS 0x00000003            ; 4 KiB-aligned modules, memory map
+%define TRAMP_BASE 0x8000              ; SIPI vector 0x08
+
+extern hv_main
+extern hv_ap_main
+extern boot_stack_top
+
+section .multiboot
+align 4
+    dd MB_MAGIC
+    dd MB_FLAGS
+    dd -(MB_MAGIC + MB_FLAGS)
+
+section .boot.bss nobits alloc write
+align 4096
+global boot_pml4
+boot_pml4:  resb 4096
+pdpt_low:   resb 4096
+pdpt_high:  resb 4096
+boot_pd:    resb 4 * 4096
+early_stack: resb 4096
+early_stack_top:
+mb_info_phys: resd 1
+
+section .boot progbits alloc exec write align=16
+bits 32
+global _start
+_start:
+    cli
+    cld
+    mov esp, early_stack_top
+    mov [mb_info_phys], ebx
+    ; zero the tables (NOLOAD memory holds whatever was there)
+    mov edi, boot_pml4
+    mov ecx, (3 + 4) * 4096 / 4
+    xor eax, eax
+    rep stosd
+    mov dword [boot_pml4], pdpt_low + 3
+    mov dword [boot_pml4 + 511 * 8], pdpt_high + 3
+    mov ecx, 0
+.pdpt:
+    mov eax, ecx
+    shl eax, 12
+    add eax, boot_pd + 3
+    mov [pdpt_low + ecx * 8], eax
+    inc ecx
+    cmp ecx, 4
+    jne .pdpt
+    mov dword [pdpt_high + 510 * 8], boot_pd + 3
+    mov dword [pdpt_high + 511 * 8], boot_pd + 4096 + 3
+    ; 2048 PD entries: entry i maps i * 2 MiB
+    xor ecx, ecx
+.pd:
+    mov eax, ecx
+    shl eax, 21
+    or eax, 0x83                        ; present, writable, 2 MiB
+    cmp ecx, 0xfee00000 >> 21
+    jne .cached
+    or eax, 0x18                        ; PCD | PWT: the LAPIC page
+.cached:
+    mov [boot_pd + ecx * 8], eax
+    mov edx, ecx
+    shr edx, 11                         ; bits 32+ of the address (0 below 4 GiB)
+    mov [boot_pd + ecx * 8 + 4], edx
+    inc ecx
+    cmp ecx, 2048
+    jne .pd
+    call enter_long_mode
+    lgdt [boot_gdtr]
+    jmp 0x08:long_low
+
+; PAE, CR3, EFER.LME, paging. Shared by the BSP and the APs (32-bit code).
+enter_long_mode:
+    mov eax, cr4
+    or eax, 1 << 5
+    mov cr4, eax
+    mov eax, boot_pml4
+    mov cr3, eax
+    mov ecx, 0xc0000080
+    rdmsr
+    or eax, 1 << 8
+    wrmsr
+    mov eax, cr0
+    or eax, (1 << 31) | (1 << 16)       ; PG, WP
+    mov cr0, eax
+    ret
+
+bits 64
+long_low:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    xor eax, eax
+    mov fs, ax
+    mov gs, ax
+    mov rsp, boot_stack_top             ; high half, in .bss
+    mov edi, [mb_info_phys]
+    mov rax, hv_main
+    call rax
+.dead:
+    hlt
+    jmp .dead
+
+section .boot.data progbits alloc noexec write align=16
+align 16
+boot_gdt:
+    dq 0
+    dq 0x00af9a000000ffff               ; 0x08: 64-bit code
+    dq 0x00cf92000000ffff               ; 0x10: data
+boot_gdtr:
+    dw 3 * 8 - 1
+    dd boot_gdt
+
+; ---------------------------------------------------------------------------
+; AP trampoline, copied to TRAMP_BASE by the BSP. An AP starts here in real
+; mode at CS:IP = 0x0800:0000 after SIPI. The BSP fills tramp_stack,
+; tramp_arg (the AP's struct hv_cpu) before each SIPI.
+align 16
+global tramp_start, tramp_end, tramp_stack, tramp_arg
+tramp_start:
+bits 16
+    cli
+    cld
+    mov ax, cs
+    mov ds, ax
+    lgdt [tramp_gdtr - tramp_start]
+    mov eax, cr0
+    or eax, 1
+    mov cr0, eax
+    jmp dword 0x08:(TRAMP_BASE + tramp_pm32 - tramp_start)
+bits 32
+tramp_pm32:
+    mov ax, 0x10
+    mov ds, ax
+    mov es, ax
+    mov ss, ax
+    mov esp, TRAMP_BASE + 0x1000         ; scratch stack for the call below
+    mov eax, enter_long_mode             ; absolute: this code runs from a copy
+    call eax
+    jmp 0x18:(TRAMP_BASE + tramp_lm64 - tramp_start)
+bits 64
+tramp_lm64:
+    mov rsp, [TRAMP_BASE + tramp_stack - tramp_start]
+    mov rdi, [TRAMP_BASE + tramp_arg - tramp_start]
+    mov rax, hv_ap_main
+    call rax
+.dead:
+    hlt
+    jmp .dead
+align 8
+tramp_stack: dq 0
+tramp_arg:   dq 0
+align 8
+tramp_gdt:
+    dq 0
+    dq 0x00cf9a000000ffff               ; 0x08: 32-bit code
+    dq 0x00cf92000000ffff               ; 0x10: data
+    dq 0x00af9a000000ffff               ; 0x18: 64-bit code
+tramp_gdtr:
+    dw 4 * 8 - 1
+    dd TRAMP_BASE + tramp_gdt - tramp_start
+tramp_end:
+
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -1,0 +1,154 @@
+/* cpu.c — the reference hypervisor's per-CPU state (its own GDT, TSS with IST stacks for NMI,
+ * #MC and #DF, and IDT), its LAPIC in xAPIC or x2APIC mode, and INIT-SIPI-SIPI AP bring-up. */
+#include "hv.h"
+
+struct hv_cpu hv_cpus[HV_MAX_CPUS] __attribute__((aligned(4096)));
+uint32_t hv_nr_cpus;
+int hv_x2apic;
+
+#define MSR_APIC_BASE 0x1b
+#define MSR_GS_BASE 0xc0000101
+#define APIC_BASE_EN (1ull << 11)
+#define APIC_BASE_EXTD (1ull << 10)
+#define XAPIC_MMIO 0xfee00000ull        /* identity-mapped uncached by boot.asm */
+#define TRAMP_BASE 0x8000ull
+
+#define LAPIC_ID 0x20
+#define LAPIC_SVR 0xf0
+#define LAPIC_ICR 0x300
+#define LAPIC_ICR2 0x310
+#define LAPIC_LINT0 0x350
+#define LAPIC_LINT1 0x360
+
+/* IST slots in the TSS (1-based as in the gate's IST field). */
+#define IST_NMI 1
+#define IST_MC 2
+#define IST_DF 3
+
+extern const uint8_t tramp_start[], tramp_end[];
+extern uint64_t tramp_stack, tramp_arg;
+
+uint32_t lapic_read(uint32_t reg)
+{
+    if (hv_x2apic)
+        return (uint32_t)rdmsr(0x800 + (reg >> 4));
+    return *(volatile uint32_t *)(uintptr_t)(XAPIC_MMIO + reg);
+}
+
+void lapic_write(uint32_t reg, uint32_t v)
+{
+    if (hv_x2apic)
+        wrmsr(0x800 + (reg >> 4), v);
+    else
+        *(volatile uint32_t *)(uintptr_t)(XAPIC_MMIO + reg) = v;
+}
+
+uint32_t lapic_id(void)
+{
+    return hv_x2apic ? lapic_read(LAPIC_ID) : lapic_read(LAPIC_ID) >> 24;
+}
+
+void lapic_send_ipi(uint32_t apic_id, uint32_t low)
+{
+    if (hv_x2apic) {
+        __asm__ volatile("mfence" : : : "memory");
+        wrmsr(0x830, (uint64_t)apic_id << 32 | low);
+        return;
+    }
+    while (lapic_read(LAPIC_ICR) & (1u << 12))
+        cpu_relax();
+    lapic_write(LAPIC_ICR2, apic_id << 24);
+    lapic_write(LAPIC_ICR, low);
+}
+
+static void set_gate(uint8_t *idt, unsigned int vec, uint64_t handler, unsigned int ist)
+{
+    uint64_t lo = (handler & 0xffff) | (uint64_t)HV_CS << 16 | (uint64_t)ist << 32 | 0x8eull << 40 |
+                  (handler & 0xffff0000ull) << 32;
+    uint64_t hi = handler >> 32;
+
+    __builtin_memcpy(idt + vec * 16, &lo, 8);
+    __builtin_memcpy(idt + vec * 16 + 8, &hi, 8);
+}
+
+static void put64(uint8_t *p, uint64_t v) { __builtin_memcpy(p, &v, 8); }
+
+static void load_tables(struct hv_cpu *c)
+{
+    uint64_t tss = (uint64_t)(uintptr_t)c->tss;
+    struct __attribute__((packed)) { uint16_t limit; uint64_t base; } gdtr, idtr;
+
+    c->gdt[0] = 0;
+    c->gdt[1] = 0x00af9a000000ffffull;        /* 0x08: 64-bit code */
+    c->gdt[2] = 0x00cf92000000ffffull;        /* 0x10: data */
+    c->gdt[3] = 103 | (tss & 0xffffff) << 16 | 0x89ull << 40 | ((tss >> 24) & 0xff) << 56;
+    c->gdt[4] = tss >> 32;
+    put64(c->tss + 0x24 + (IST_NMI - 1) * 8, (uint64_t)(uintptr_t)(c->ist_nmi + IST_SIZE));
+    put64(c->tss + 0x24 + (IST_MC - 1) * 8, (uint64_t)(uintptr_t)(c->ist_mc + IST_SIZE));
+    put64(c->tss + 0x24 + (IST_DF - 1) * 8, (uint64_t)(uintptr_t)(c->ist_df + IST_SIZE));
+    c->tss[0x66] = 104;                       /* no I/O bitmap */
+    for (unsigned int v = 0; v < 32; v++)
+        set_gate(c->idt, v, hv_vector_stubs[v], v == 2 ? IST_NMI : v == 18 ? IST_MC : v == 8 ? IST_DF : 0);
+
+    gdtr.limit = sizeof(c->gdt) - 1;
+    gdtr.base = (uint64_t)(uintptr_t)c->gdt;
+    idtr.limit = sizeof(c->idt) - 1;
+    idtr.base = (uint64_t)(uintptr_t)c->idt;
+    __asm__ volatile("lgdt %0" : : "m"(gdtr));
+    __asm__ volatile("pushq %0; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:" : : "i"(HV_CS) : "rax", "memory");
+    __asm__ volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss" : : "r"(HV_DS));
+    __asm__ volatile("ltr %w0" : : "r"(HV_TSS));
+    __asm__ volatile("lidt %0" : : "m"(idtr));
+}
+
+static void lapic_init(struct hv_cpu *c)
+{
+    uint64_t base = rdmsr(MSR_APIC_BASE) | APIC_BASE_EN;
+
+    wrmsr(MSR_APIC_BASE, base);
+    if (hv_x2apic)
+        wrmsr(MSR_APIC_BASE, base | APIC_BASE_EXTD);    /* xAPIC -> x2APIC is a legal step */
+    lapic_write(LAPIC_SVR, 0x1ff);                        /* software-enabled, spurious 0xff */
+    /* QEMU's inject-nmi arrives through LINT1 and is dropped where it is masked. */
+    lapic_write(LAPIC_LINT1, 0x400);
+    if (c->index)
+        lapic_write(LAPIC_LINT0, 0x10000);
+    c->apic_id = lapic_id();
+}
+
+void cpu_init_this(struct hv_cpu *c)
+{
+    c->self = c;
+    load_tables(c);
+    wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);
+    lapic_init(c);
+}
+
+static void start_one(struct hv_cpu *c)
+{
+    uint64_t deadline;
+
+    tramp_stack = (uint64_t)(uintptr_t)(c->stack + STACK_SIZE);
+    tramp_arg = (uint64_t)(uintptr_t)c;
+    /* the copy at TRAMP_BASE carries the parameters just written */
+    __builtin_memcpy((void *)(uintptr_t)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
+    __asm__ volatile("mfence" : : : "memory");
+    lapic_send_ipi(c->apic_id, 0x4500);                  /* INIT, assert */
+    delay_us(10000);
+    for (int i = 0; i < 2; i++) {
+        lapic_send_ipi(c->apic_id, 0x4600 | (TRAMP_BASE >> 12));   /* SIPI */
+        delay_us(200);
+    }
+    deadline = rdtsc() + platform.tsc_khz * 2000;       /* 2 s */
+    while (!c->online && rdtsc() < deadline)
+        cpu_relax();
+    if (!c->online)
+        hv_fail("CPU %u (APIC %u) did not come up", c->index, c->apic_id);
+}
+
+void smp_start_aps(int skip_index)
+{
+    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        if ((int)i != skip_index)
+            start_one(&hv_cpus[i]);
+}

@@ -1,0 +1,141 @@
+; entry.asm — the reference hypervisor's exception entry points (one macro for every vector)
+; and the scenario loops whose registers the kdump verifier checks.
+;
+; Frame built by every stub, identical to struct crashpath_regs (include/crashpath.h), so a
+; fault can be handed to crashpath_crash as it is:
+;
+;   +0xa0 ss  +0x98 rsp  +0x90 rflags  +0x88 cs  +0x80 rip     pushed by the CPU
+;   +0x78 error code (or ~0 for vectors without one)            CPU or stub
+;   +0x70 rdi ... +0x00 r15 (PUSH_GPRS order)                   stub
+;
+; hv_exception(frame, vector) returns to IRETQ for NMIs the scenario does not crash on.
+
+bits 64
+default rel
+
+%macro FUNC 1
+    global %1:function (%1.end - %1)
+    align 16
+%1:
+%endmacro
+
+%macro PUSH_GPRS 0
+    push rdi
+    push rsi
+    push rdx
+    push rcx
+    push rax
+    push r8
+    push r9
+    push r10
+    push r11
+    push rbx
+    push rbp
+    push r12
+    push r13
+    push r14
+    push r15
+%endmacro
+%macro POP_GPRS 0
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rax
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+%endmacro
+
+extern hv_exception
+
+section .text
+
+; One stub per vector: vectors 8, 10-14, 17, 21, 29, 30 push an error code.
+%macro VECTOR_STUB 1
+align 16
+vector_%1:
+%if %1 == 8 || (%1 >= 10 && %1 <= 14) || %1 == 17 || %1 == 21 || %1 == 29 || %1 == 30
+%else
+    push qword -1
+%endif
+    PUSH_GPRS
+    mov esi, %1
+    jmp exception_common
+%endmacro
+
+%assign v 0
+%rep 32
+VECTOR_STUB v
+%assign v v + 1
+%endrep
+
+exception_common:
+    cld
+    mov rdi, rsp
+    mov rbx, rsp
+    and rsp, -16
+    call hv_exception
+    mov rsp, rbx
+    POP_GPRS
+    add rsp, 8
+    iretq
+
+; Addresses of the 32 stubs, for the IDT builder.
+section .rodata
+align 8
+global hv_vector_stubs
+hv_vector_stubs:
+%assign v 0
+%rep 32
+    dq vector_ %+ v
+%assign v v + 1
+%endrep
+
+section .text
+
+; void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready): never
+; returns. Spins with interrupts off and r8..r15 = 0x5e00000000000000 |
+; cpu << 16 | register number, the values the verifier expects in this CPU's
+; NT_PRSTATUS; *ready is set once they are loaded, so an NMI sent after it
+; finds RIP in hv_spin_loop .. hv_spin_loop_end.
+FUNC hv_spin_sentinels
+    cli
+    mov rax, 0x5e00000000000000
+    shl rdi, 16
+    or rax, rdi
+    lea r8, [rax + 8]
+    lea r9, [rax + 9]
+    lea r10, [rax + 10]
+    lea r11, [rax + 11]
+    lea r12, [rax + 12]
+    lea r13, [rax + 13]
+    lea r14, [rax + 14]
+    lea r15, [rax + 15]
+    mov dword [rsi], 1
+global hv_spin_loop
+hv_spin_loop:
+    pause
+    jmp hv_spin_loop
+global hv_spin_loop_end
+hv_spin_loop_end:
+hv_spin_sentinels.end:
+
+; void hv_halt_forever(volatile uint32_t *ready): interrupts off, HLT in a
+; loop (an NMI still wakes it); *ready is set just before.
+FUNC hv_halt_forever
+    cli
+    mov dword [rdi], 1
+.again:
+    hlt
+    jmp .again
+hv_halt_forever.end:
+
+section .note.GNU-stack noalloc noexec nowrite progbits

@@ -1,0 +1,133 @@
+/* hv.h — the reference hypervisor's internal interfaces: a small x86-64 kernel shaped like a
+ * real hypervisor (higher half, per-CPU IDT/GDT/TSS with ISTs, SMP), embedding crashpath. */
+#ifndef HV_H
+#define HV_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crashpath.h"
+
+#define HV_MAX_CPUS 256
+#define KERNEL_VMA 0xffffffff80000000ull
+#define HV_CS 0x08
+#define HV_DS 0x10
+#define HV_TSS 0x18
+#define STACK_SIZE 16384
+#define IST_SIZE 4096
+
+/* Exit codes through isa-debug-exit (QEMU exits with code << 1 | 1). */
+#define HV_EXIT_FAIL 0x13
+
+static inline uint64_t hv_virt_to_phys(const void *p)
+{
+    uint64_t v = (uint64_t)(uintptr_t)p;
+
+    return v >= KERNEL_VMA ? v - KERNEL_VMA : v;
+}
+
+/* ---- console.c ---- */
+void console_init(void);
+void console_write(const char *s, size_t len);
+void hv_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void hv_exit(uint32_t code);
+__attribute__((noreturn)) void hv_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+size_t hv_snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- low-level ---- */
+static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
+static inline uint64_t rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return (uint64_t)hi << 32 | lo;
+}
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
+}
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (uint64_t)hi << 32 | lo;
+}
+static inline void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
+{
+    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
+}
+static inline void cpu_relax(void) { __asm__ volatile("pause" : : : "memory"); }
+
+/* ---- platform.c: what firmware and the loader tell us ---- */
+struct hv_module {
+    uint64_t start, size;
+    const char *args;          /* the module's string after its file name */
+};
+
+struct hv_platform {
+    const char *cmdline;
+    struct crashpath_mem_range memmap[CRASHPATH_MAX_MEMMAP];
+    uint32_t nr_memmap;
+    struct hv_module modules[4];
+    uint32_t nr_modules;
+    uint64_t rsdp;
+    uint32_t madt_ids[HV_MAX_CPUS];     /* enabled LAPICs, MADT order */
+    uint32_t nr_madt;
+    uint64_t tsc_khz;
+};
+extern struct hv_platform platform;
+void platform_init(uint32_t mb_info_phys);
+/* The value of "key=" on the hypervisor command line, or NULL. */
+const char *cmdline_get(const char *key, char *buf, size_t size);
+uint64_t parse_u64(const char *s, const char **end);
+void delay_us(uint64_t us);
+
+/* ---- cpu.c: per-CPU state and bring-up ---- */
+struct hv_cpu {
+    struct hv_cpu *self;               /* at GS:0 */
+    uint32_t index, apic_id;
+    volatile uint32_t online;
+    volatile uint32_t role_ready;
+    uint64_t gdt[5] __attribute__((aligned(16)));
+    uint8_t tss[104] __attribute__((aligned(16)));
+    uint8_t idt[256 * 16] __attribute__((aligned(4096)));
+    uint8_t stack[STACK_SIZE] __attribute__((aligned(16)));
+    uint8_t ist_nmi[IST_SIZE] __attribute__((aligned(16)));
+    uint8_t ist_mc[IST_SIZE] __attribute__((aligned(16)));
+    uint8_t ist_df[IST_SIZE] __attribute__((aligned(16)));
+};
+extern struct hv_cpu hv_cpus[HV_MAX_CPUS];
+extern uint32_t hv_nr_cpus;
+extern int hv_x2apic;
+
+static inline struct hv_cpu *this_cpu(void)
+{
+    struct hv_cpu *c;
+    __asm__ volatile("mov %%gs:0, %0" : "=r"(c));
+    return c;
+}
+
+void cpu_init_this(struct hv_cpu *c);    /* GDT, TSS, IDT, GS, LAPIC on the calling CPU */
+void smp_start_aps(int skip_index);     /* INIT-SIPI-SIPI every MADT CPU but the BSP */
+uint32_t lapic_read(uint32_t reg);
+void lapic_write(uint32_t reg, uint32_t v);
+void lapic_send_ipi(uint32_t apic_id, uint32_t low);
+uint32_t lapic_id(void);
+
+/* ---- main.c ---- */
+void hv_ap_main(struct hv_cpu *c);
+void hv_exception(struct crashpath_regs *frame, uint64_t vector);
+
+/* ---- entry.asm ---- */
+extern const uint64_t hv_vector_stubs[32];
+__attribute__((noreturn)) void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready);
+__attribute__((noreturn)) void hv_halt_forever(volatile uint32_t *ready);
+extern const char hv_spin_loop[], hv_spin_loop_end[];
+
+#endif

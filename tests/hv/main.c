@@ -1,0 +1,271 @@
+/* main.c — the reference hypervisor: boots every CPU, embeds crashpath through its public
+ * header only, loads the kdump image from the multiboot modules and runs the named scenario. */
+#include "hv.h"
+
+/* Crash notes: in the hypervisor image, which the kdump kernel never owns. */
+static uint8_t cpu_notes[HV_MAX_CPUS][CRASHPATH_CPU_NOTES_SIZE] __attribute__((aligned(CRASHPATH_NOTES_ALIGN)));
+static uint8_t info_note[CRASHPATH_INFO_NOTE_SIZE] __attribute__((aligned(CRASHPATH_NOTES_ALIGN)));
+static struct crashpath_cpu cp_cpus[HV_MAX_CPUS];
+uint8_t boot_stack[STACK_SIZE] __attribute__((aligned(16)));
+extern uint8_t boot_stack_top[];
+__asm__(".globl boot_stack_top\n.set boot_stack_top, boot_stack + 16384");
+
+extern const uint8_t __image_phys[], __image_virt[], __image_end[];
+
+/* Low memory the scenario marks before the crash; the kdump kernel reuses
+ * it, so the verifier must find the marks through the backup. */
+#define LOWMEM_MARK 0x70000ull
+#define LOWMEM_MARK_SIZE 4096u
+
+enum scenario { SC_HALT, SC_SPIN, SC_NMI };
+
+static struct {
+    enum scenario scenario;
+    const char *name;
+    uint32_t crasher;
+    volatile uint32_t go;
+    volatile uint32_t nmi_armed;
+} run;
+
+static void parse_scenario(void)
+{
+    char buf[32];
+    const char *s = cmdline_get("scenario", buf, sizeof(buf));
+
+    run.name = "halt";
+    run.scenario = SC_HALT;
+    if (s && s[0] == 's') {
+        run.name = "spin";
+        run.scenario = SC_SPIN;
+    } else if (s && s[0] == 'n') {
+        run.name = "nmi";
+        run.scenario = SC_NMI;
+    } else if (s && s[0] != 'h') {
+        hv_fail("unknown scenario %s", s);
+    }
+    run.crasher = 0;
+    if (cmdline_get("crash_cpu", buf, sizeof(buf)))
+        run.crasher = buf[0] == 'l' ? hv_nr_cpus - 1 : (uint32_t)parse_u64(buf, 0);
+    if (run.crasher >= hv_nr_cpus)
+        hv_fail("crash_cpu %u: only %u CPUs", run.crasher, hv_nr_cpus);
+}
+
+/* ---- crashpath ---- */
+
+/* crashpath's console hook: one line per call, no newline. It writes to the
+ * serial port without the console lock, which a parked CPU may hold. */
+static void crash_console(const char *msg, size_t len)
+{
+    console_write(msg, len);
+    console_write("\n", 1);
+}
+
+static void configure_crashpath(void)
+{
+    struct crashpath_config cfg = { 0 };
+    char buf[16];
+    int err;
+
+    for (uint32_t i = 0; i < hv_nr_cpus; i++) {
+        cp_cpus[i].index = i;
+        cp_cpus[i].apic_id = hv_cpus[i].apic_id;
+        cp_cpus[i].flags = CRASHPATH_CPU_PRESENT;
+        cp_cpus[i].idt_base = (uint64_t)(uintptr_t)hv_cpus[i].idt;
+        cp_cpus[i].idt_limit = sizeof(hv_cpus[i].idt) - 1;
+        cp_cpus[i].notes = cpu_notes[i];
+        cp_cpus[i].notes_phys = hv_virt_to_phys(cpu_notes[i]);
+    }
+    cfg.nr_cpus = hv_nr_cpus;
+    cfg.cpus = cp_cpus;
+    cfg.hv_cs = HV_CS;
+    cfg.tsc_khz = platform.tsc_khz;
+    cfg.timeout_ms = cmdline_get("timeout_ms", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : 0;
+    cfg.phys_map_offset = 0;            /* low 4 GiB identity-mapped */
+    cfg.send_mode = cmdline_get("send", buf, sizeof(buf)) && buf[0] == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF
+                                                                           : CRASHPATH_SEND_PER_CPU;
+    cfg.info_note = info_note;
+    cfg.info_note_phys = hv_virt_to_phys(info_note);
+    cfg.console = crash_console;
+    err = crashpath_init(&cfg);
+    if (err)
+        hv_fail("crashpath_init: %s (%d)", crashpath_strerror(err), err);
+}
+
+/* The kdump command line: the module's own, then what the verifier checks,
+ * then every cp.* option of ours passed through from the scenario row. */
+static void build_kdump_cmdline(char *out, size_t size, const char *base)
+{
+    const char *p = platform.cmdline;
+    size_t n = hv_snprintf(out, size, "%s cp.cpus=%u cp.crasher=%u cp.reason=scenario-%s cp.lowmem=0x%lx "
+                                      "cp.spin=0x%lx-0x%lx",
+                           base, hv_nr_cpus, run.crasher, run.name, (uint64_t)LOWMEM_MARK,
+                           (uint64_t)(uintptr_t)hv_spin_loop, (uint64_t)(uintptr_t)hv_spin_loop_end);
+
+    if (run.scenario != SC_HALT)
+        n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
+    while (*p && n + 1 < size) {
+        const char *w = p;
+
+        while (*p && *p != ' ')
+            p++;
+        if (w[0] == 'c' && w[1] == 'p' && w[2] == '.') {
+            out[n++] = ' ';
+            while (w < p && n + 1 < size)
+                out[n++] = *w++;
+        }
+        while (*p == ' ')
+            p++;
+    }
+    out[n] = 0;
+}
+
+static void load_kdump(void)
+{
+    static char cmdline[1024];
+    struct crashpath_kdump kd = { 0 };
+    char buf[64];
+    const char *s;
+    int err;
+
+    if (!platform.nr_modules)
+        hv_fail("no kdump kernel module");
+    s = cmdline_get("crashkernel", buf, sizeof(buf));
+    kd.region_size = s ? parse_u64(s, &s) : 192ull << 20;
+    kd.region_phys = s && *s == '@' ? parse_u64(s + 1, 0) : 256ull << 20;
+    kd.region = (void *)(uintptr_t)kd.region_phys;          /* identity-mapped */
+    kd.kernel = (const void *)(uintptr_t)platform.modules[0].start;
+    kd.kernel_size = platform.modules[0].size;
+    if (platform.nr_modules > 1) {
+        kd.initrd = (const void *)(uintptr_t)platform.modules[1].start;
+        kd.initrd_size = platform.modules[1].size;
+    }
+    build_kdump_cmdline(cmdline, sizeof(cmdline), platform.modules[0].args);
+    kd.cmdline = cmdline;
+    kd.memmap = platform.memmap;
+    kd.nr_memmap = platform.nr_memmap;
+    kd.image_phys = (uint64_t)(uintptr_t)__image_phys;
+    kd.image_virt = (uint64_t)(uintptr_t)__image_virt;
+    kd.image_size = (uint64_t)(__image_end - __image_virt);
+    kd.acpi_rsdp = platform.rsdp;
+    err = crashpath_load_kdump(&kd);
+    if (err)
+        hv_fail("crashpath_load_kdump: %s (%d)", crashpath_strerror(err), err);
+    hv_printf("hv: kdump image loaded: %lu bytes, region %luM@%luM, cmdline \"%s\"\n", kd.kernel_size,
+              kd.region_size >> 20, kd.region_phys >> 20, cmdline);
+}
+
+/* ---- scenarios ---- */
+
+static void mark_low_memory(void)
+{
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)LOWMEM_MARK;
+
+    for (uint32_t i = 0; i < LOWMEM_MARK_SIZE; i++)
+        p[i] = (uint8_t)((i * 0x9e3779b1u) >> 24 ^ i);
+}
+
+static void wait_for_victims(void)
+{
+    for (uint32_t i = 0; i < hv_nr_cpus; i++)
+        if (i != run.crasher)
+            while (!hv_cpus[i].role_ready)
+                cpu_relax();
+}
+
+__attribute__((noreturn)) static void crash_now(void)
+{
+    struct hv_cpu *c = this_cpu();
+    char reason[32];
+    int err;
+
+    wait_for_victims();
+    hv_printf("hv: CPU %u crashing (scenario %s)\n", c->index, run.name);
+    if (run.scenario == SC_NMI) {
+        /* Panic from NMI context, as an NMI watchdog would: NMIs are then
+         * blocked on the crasher, and only enable_nmis unblocks them. */
+        run.nmi_armed = 1;
+        lapic_send_ipi(c->apic_id, 0x4400);
+        for (;;)
+            cpu_relax();
+    }
+    hv_snprintf(reason, sizeof(reason), "scenario-%s", run.name);
+    err = crashpath_crash(reason, NULL);
+    hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);
+}
+
+__attribute__((noreturn)) static void play_role(struct hv_cpu *c)
+{
+    while (!run.go)
+        cpu_relax();
+    if (c->index == run.crasher)
+        crash_now();
+    if (run.scenario == SC_HALT)
+        hv_halt_forever(&c->role_ready);
+    hv_spin_sentinels(c->index, &c->role_ready);
+}
+
+void hv_exception(struct crashpath_regs *frame, uint64_t vector)
+{
+    char reason[48];
+    int err;
+
+    if (vector == 2) {
+        if (run.nmi_armed && this_cpu()->index == run.crasher) {
+            run.nmi_armed = 0;
+            err = crashpath_crash("scenario-nmi", frame);
+            hv_fail("crashpath_crash from NMI returned %s (%d)", crashpath_strerror(err), err);
+        }
+        return;         /* an NMI nobody asked for: ignore, as a host handler would */
+    }
+    hv_snprintf(reason, sizeof(reason), "exception %lu at 0x%lx", vector, frame->rip);
+    hv_printf("hv: CPU %u: %s (error 0x%lx)\n", this_cpu()->index, reason, frame->orig_rax);
+    err = crashpath_crash(reason, frame);
+    hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);
+}
+
+void hv_ap_main(struct hv_cpu *c)
+{
+    cpu_init_this(c);
+    __atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
+    play_role(c);
+}
+
+static void setup_cpus(void)
+{
+    uint32_t bsp_id = (*(volatile uint32_t *)(uintptr_t)0xfee00020u) >> 24, n = 1, a, b, c, d;
+    char buf[16];
+
+    if (cmdline_get("apic", buf, sizeof(buf)) && buf[0] == 'x' && buf[1] == '2') {
+        cpuid(1, &a, &b, &c, &d);
+        if (!(c & (1u << 21)))
+            hv_fail("apic=x2apic but the CPU has no x2APIC");
+        hv_x2apic = 1;
+    }
+    /* The BSP is CPU 0; the others follow in MADT order. */
+    hv_cpus[0].apic_id = bsp_id;
+    for (uint32_t i = 0; i < platform.nr_madt; i++)
+        if (platform.madt_ids[i] != bsp_id)
+            hv_cpus[n++].apic_id = platform.madt_ids[i];
+    hv_nr_cpus = n;
+    for (uint32_t i = 0; i < n; i++)
+        hv_cpus[i].index = i;
+    cpu_init_this(&hv_cpus[0]);
+    hv_cpus[0].online = 1;
+    smp_start_aps(0);
+}
+
+void hv_main(uint32_t mb_info_phys)
+{
+    console_init();
+    platform_init(mb_info_phys);
+    hv_printf("hv: reference hypervisor, command line \"%s\"\n", platform.cmdline);
+    setup_cpus();
+    parse_scenario();
+    hv_printf("hv: %u CPUs up, %s mode, TSC %lu kHz\n", hv_nr_cpus, hv_x2apic ? "x2APIC" : "xAPIC",
+              platform.tsc_khz);
+    configure_crashpath();
+    load_kdump();
+    mark_low_memory();
+    __atomic_store_n(&run.go, 1, __ATOMIC_RELEASE);
+    play_role(&hv_cpus[0]);
+}

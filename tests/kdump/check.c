@@ -1,0 +1,438 @@
+/* check.c — checks a crashpath dump against a scenario's expectations: the ELF core header as
+ * Linux's vmcore code validates it, every note, each CPU's outcome and registers, the crash-info
+ * note and the low-memory backup. Freestanding (no libc), so the mini verifier can use it. */
+#include <stddef.h>
+#include "check.h"
+
+/* Everything resolves inside one image: no GOT, RIP-relative only. */
+#pragma GCC visibility push(hidden)
+
+#define NT_PRSTATUS 1u
+#define PRSTATUS_SIZE 336u
+#define PR_PID 32u
+#define PR_REG 112u
+/* user_regs_struct indices */
+#define REG_R8 9u
+#define REG_RIP 16u
+
+struct ehdr {
+    uint8_t ident[16];
+    uint16_t type, machine;
+    uint32_t version;
+    uint64_t entry, phoff, shoff;
+    uint32_t flags;
+    uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
+};
+
+struct phdr {
+    uint32_t type, flags;
+    uint64_t offset, vaddr, paddr, filesz, memsz, align;
+};
+
+/* ---- tiny formatting, no libc ---- */
+struct line {
+    char buf[200];
+    uint32_t len;
+};
+
+static void l_str(struct line *l, const char *s)
+{
+    while (*s && l->len + 1 < sizeof(l->buf))
+        l->buf[l->len++] = *s++;
+    l->buf[l->len] = 0;
+}
+
+static void l_num(struct line *l, uint64_t v, int hex)
+{
+    char t[24];
+    int n = 0;
+
+    if (hex)
+        l_str(l, "0x");
+    do {
+        t[n++] = "0123456789abcdef"[hex ? v % 16 : v % 10];
+        v = hex ? v / 16 : v / 10;
+    } while (v);
+    while (n && l->len + 1 < sizeof(l->buf))
+        l->buf[l->len++] = t[--n];
+    l->buf[l->len] = 0;
+}
+
+struct ctx {
+    const struct check_reader *r;
+    const struct check_expect *e;
+    struct check_result *res;
+    void (*say)(const char *);
+};
+
+/* l holds "FAIL <what>": said as it is, kept without the prefix for the verdict. */
+static void fail(struct ctx *c, struct line *l)
+{
+    c->res->failures++;
+    if (!c->res->first[0])
+        for (uint32_t i = 5; i <= l->len && i - 5 < sizeof(c->res->first) - 1; i++)
+            c->res->first[i - 5] = l->buf[i];
+    c->say(l->buf);
+}
+
+static void fail_msg(struct ctx *c, const char *what, uint64_t a, uint64_t b)
+{
+    struct line l = { .len = 0 };
+
+    l_str(&l, "FAIL ");
+    l_str(&l, what);
+    l_str(&l, " (");
+    l_num(&l, a, 1);
+    l_str(&l, ", ");
+    l_num(&l, b, 1);
+    l_str(&l, ")");
+    fail(c, &l);
+}
+
+static int rd(struct ctx *c, uint64_t off, void *dst, uint64_t len)
+{
+    if (c->r->read(c->r->ctx, off, dst, len)) {
+        fail_msg(c, "cannot read dump at offset, length", off, len);
+        return -1;
+    }
+    return 0;
+}
+
+static uint32_t u32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t u64_at(const uint8_t *p)
+{
+    return u32_at(p) | (uint64_t)u32_at(p + 4) << 32;
+}
+
+static int str_eq_n(const char *a, const char *b, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
+/* ---- command line ---- */
+
+static uint64_t parse_num(const char **s)
+{
+    uint64_t v = 0;
+    int hex = (*s)[0] == '0' && ((*s)[1] == 'x' || (*s)[1] == 'X');
+
+    if (hex)
+        *s += 2;
+    for (;; (*s)++) {
+        char ch = **s;
+
+        if (ch >= '0' && ch <= '9')
+            v = v * (hex ? 16 : 10) + (uint64_t)(ch - '0');
+        else if (hex && ch >= 'a' && ch <= 'f')
+            v = v * 16 + (uint64_t)(ch - 'a' + 10);
+        else
+            break;
+    }
+    return v;
+}
+
+static int key_is(const char *w, const char *key)
+{
+    uint32_t n = 0;
+
+    while (key[n])
+        n++;
+    return str_eq_n(w, key, n) && w[n] == '=';
+}
+
+static const char *value_of(const char *w)
+{
+    while (*w != '=')
+        w++;
+    return w + 1;
+}
+
+/* cp.timedout=1,3 and cp.absent=2 name CPUs whose outcome differs from
+ * "answered"; everything else answers and the crasher crashes. */
+static void parse_list(const char *v, struct check_expect *e, uint8_t outcome)
+{
+    while (*v >= '0' && *v <= '9') {
+        uint64_t cpu = parse_num(&v);
+
+        if (cpu < CHECK_MAX_CPUS)
+            e->outcome[cpu] = outcome;
+        if (*v == ',')
+            v++;
+    }
+}
+
+void check_parse_cmdline(const char *s, struct check_expect *e)
+{
+    for (uint32_t i = 0; i < CHECK_MAX_CPUS; i++)
+        e->outcome[i] = CRASHPATH_OUTCOME_ANSWERED;
+    while (*s) {
+        const char *w = s, *v;
+
+        while (*s && *s != ' ')
+            s++;
+        if (key_is(w, "elfcorehdr")) {
+            v = value_of(w);
+            e->elfcorehdr = parse_num(&v);
+        } else if (key_is(w, "cp.cpus")) {
+            v = value_of(w);
+            e->cpus = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.crasher")) {
+            v = value_of(w);
+            e->crasher = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.reason")) {
+            uint32_t n = 0;
+
+            for (v = value_of(w); v < s && n + 1 < sizeof(e->reason); v++)
+                e->reason[n++] = *v;
+            e->reason[n] = 0;
+        } else if (key_is(w, "cp.lowmem")) {
+            v = value_of(w);
+            e->lowmem = parse_num(&v);
+        } else if (key_is(w, "cp.sentinel")) {
+            e->sentinel = 1;
+        } else if (key_is(w, "cp.spin")) {
+            v = value_of(w);
+            e->spin_lo = parse_num(&v);
+            if (*v == '-')
+                v++;
+            e->spin_hi = parse_num(&v);
+        } else if (key_is(w, "cp.timedout")) {
+            parse_list(value_of(w), e, CRASHPATH_OUTCOME_TIMED_OUT);
+        } else if (key_is(w, "cp.absent")) {
+            parse_list(value_of(w), e, CRASHPATH_OUTCOME_NOT_PRESENT);
+        }
+        while (*s == ' ')
+            s++;
+    }
+    if (e->crasher < CHECK_MAX_CPUS)
+        e->outcome[e->crasher] = CRASHPATH_OUTCOME_CRASHER;
+}
+
+/* ---- the dump ---- */
+
+/* The ELF header as Linux 6.1's parse_crash_elf64_headers() accepts it. */
+static int check_ehdr(struct ctx *c, struct ehdr *h)
+{
+    if (rd(c, c->r->header, h, sizeof(*h)))
+        return -1;
+    if (!str_eq_n((const char *)h->ident, "\177ELF", 4) || h->ident[4] != 2 || h->ident[6] != 1 ||
+        h->type != 4 || h->machine != 62 || h->version != 1 || h->ehsize != 64 || h->phentsize != 56 ||
+        !h->phnum || h->phoff != 64) {
+        fail_msg(c, "ELF core header not sane: type, machine", h->type, h->machine);
+        return -1;
+    }
+    return 0;
+}
+
+struct cpu_seen {
+    uint8_t have_prs, have_note;
+    uint32_t pid;
+    uint64_t regs[27];
+    struct crashpath_cpu_note note;
+};
+
+static struct cpu_seen seen[CHECK_MAX_CPUS];
+static struct crashpath_info_note info;
+static int have_info;
+
+/* Walk one PT_NOTE as fs/proc/vmcore.c does: stop at namesz 0, never past p_memsz. */
+static void walk_notes(struct ctx *c, const struct phdr *p)
+{
+    uint64_t off = 0;
+    uint8_t hdr[12], name[12], desc[PRSTATUS_SIZE];
+    struct cpu_seen *last = 0;
+
+    while (off + 12 <= p->memsz) {
+        uint32_t namesz, descsz, type, nsz, dsz;
+
+        if (rd(c, p->offset + off, hdr, 12))
+            return;
+        namesz = u32_at(hdr);
+        descsz = u32_at(hdr + 4);
+        type = u32_at(hdr + 8);
+        if (!namesz)
+            return;
+        nsz = (namesz + 3) & ~3u;
+        dsz = (descsz + 3) & ~3u;
+        if (off + 12 + nsz + dsz > p->memsz) {
+            fail_msg(c, "note runs past p_memsz (the kernel would drop it): namesz, descsz", namesz, descsz);
+            return;
+        }
+        if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->offset + off + 12, name, nsz) &&
+            !rd(c, p->offset + off + 12 + nsz, desc, dsz)) {
+            if (namesz == 5 && str_eq_n((const char *)name, "CORE", 5) && type == NT_PRSTATUS &&
+                descsz == PRSTATUS_SIZE) {
+                uint32_t pid = u32_at(desc + PR_PID);
+
+                c->res->prstatus++;
+                if (pid >= 1 && pid <= CHECK_MAX_CPUS) {
+                    last = &seen[pid - 1];
+                    last->have_prs = 1;
+                    last->pid = pid;
+                    for (uint32_t i = 0; i < 27; i++)
+                        last->regs[i] = u64_at(desc + PR_REG + i * 8);
+                } else {
+                    fail_msg(c, "NT_PRSTATUS with pr_pid out of range", pid, 0);
+                }
+            } else if (namesz == 10 && str_eq_n((const char *)name, "CRASHPATH", 10) &&
+                       type == CRASHPATH_NT_CPU && descsz == sizeof(struct crashpath_cpu_note)) {
+                struct crashpath_cpu_note n;
+
+                __builtin_memcpy(&n, desc, sizeof(n));
+                c->res->cpu_notes++;
+                if (n.cpu_index < CHECK_MAX_CPUS) {
+                    seen[n.cpu_index].have_note = 1;
+                    seen[n.cpu_index].note = n;
+                }
+                (void)last;
+            } else if (namesz == 10 && str_eq_n((const char *)name, "CRASHPATH", 10) &&
+                       type == CRASHPATH_NT_CRASH_INFO && descsz == sizeof(struct crashpath_info_note)) {
+                __builtin_memcpy(&info, desc, sizeof(info));
+                have_info = 1;
+            }
+        }
+        off += 12 + nsz + dsz;
+    }
+}
+
+static void check_cpu(struct ctx *c, uint32_t i)
+{
+    const struct cpu_seen *s = &seen[i];
+    uint32_t want = c->e->outcome[i], got = s->note.outcome;
+
+    if (!s->have_note) {
+        fail_msg(c, "no crashpath note for CPU", i, 0);
+        return;
+    }
+    if (got != want && !(want == CRASHPATH_OUTCOME_TIMED_OUT && got == CRASHPATH_OUTCOME_ANSWERED_LATE)) {
+        fail_msg(c, "CPU outcome differs: cpu, outcome", i, got);
+        return;
+    }
+    if (got == CRASHPATH_OUTCOME_ANSWERED)
+        c->res->answered++;
+    if (got != CRASHPATH_OUTCOME_CRASHER && got != CRASHPATH_OUTCOME_ANSWERED)
+        return;
+    if (!(s->note.flags & CRASHPATH_CPUF_REGS_SAVED) || !s->have_prs) {
+        fail_msg(c, "registers not saved: cpu, flags", i, s->note.flags);
+        return;
+    }
+    if (s->pid != i + 1)
+        fail_msg(c, "pr_pid is not index + 1: cpu, pid", i, s->pid);
+    if (got == CRASHPATH_OUTCOME_ANSWERED && s->note.saves != 1)
+        fail_msg(c, "registers saved more than once: cpu, saves", i, s->note.saves);
+    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel) {
+        for (uint32_t r = 8; r <= 15; r++) {
+            /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
+            uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
+
+            if (s->regs[idx] != check_sentinel(i, r)) {
+                fail_msg(c, "sentinel register lost: cpu, value", i, s->regs[idx]);
+                break;
+            }
+        }
+        if (s->regs[REG_RIP] < c->e->spin_lo || s->regs[REG_RIP] >= c->e->spin_hi)
+            fail_msg(c, "victim RIP not in its spin loop: cpu, rip", i, s->regs[REG_RIP]);
+    }
+}
+
+static void check_info(struct ctx *c)
+{
+    uint32_t timed_out = 0;
+    uint32_t n = 0;
+
+    if (!have_info) {
+        fail_msg(c, "no crash-info note", 0, 0);
+        return;
+    }
+    for (uint32_t i = 0; i < c->e->cpus && i < CHECK_MAX_CPUS; i++)
+        timed_out += c->e->outcome[i] == CRASHPATH_OUTCOME_TIMED_OUT;
+    if (info.crashing_cpu != c->e->crasher)
+        fail_msg(c, "crash-info: crashing CPU", info.crashing_cpu, c->e->crasher);
+    if (info.nr_cpus != c->e->cpus)
+        fail_msg(c, "crash-info: CPU count", info.nr_cpus, c->e->cpus);
+    if (info.nr_not_answered != timed_out)
+        fail_msg(c, "crash-info: CPUs not answering", info.nr_not_answered, timed_out);
+    while (c->e->reason[n] && n < sizeof(info.reason))
+        n++;
+    if (!str_eq_n(info.reason, c->e->reason, n + 1))
+        fail_msg(c, "crash-info: reason differs", 0, 0);
+    if (!(info.tsc_crash_entry <= info.tsc_nmis_sent && info.tsc_nmis_sent <= info.tsc_wait_end &&
+          info.tsc_wait_end <= info.tsc_handoff))
+        fail_msg(c, "crash-info: timestamps out of order", info.tsc_nmis_sent, info.tsc_handoff);
+}
+
+/* The mark the hypervisor left in low memory, read through the PT_LOAD
+ * that covers it: in old memory that is the backup copy, because the kdump
+ * kernel is free to reuse the real low memory. */
+static void check_lowmem(struct ctx *c, const struct phdr *ph, uint32_t n)
+{
+    uint8_t page[4096];
+
+    for (uint32_t i = 0; i < n; i++) {
+        const struct phdr *p = &ph[i];
+
+        if (p->type != 1 || c->e->lowmem < p->paddr || c->e->lowmem + sizeof(page) > p->paddr + p->memsz)
+            continue;
+        if (c->r->backup_expected && p->offset == p->paddr) {
+            fail_msg(c, "low memory PT_LOAD does not point at a backup", p->paddr, p->offset);
+            return;
+        }
+        if (rd(c, p->offset + (c->e->lowmem - p->paddr), page, sizeof(page)))
+            return;
+        for (uint32_t b = 0; b < sizeof(page); b++)
+            if (page[b] != check_lowmem_byte(b)) {
+                fail_msg(c, "low-memory mark lost at offset, byte", b, page[b]);
+                return;
+            }
+        return;
+    }
+    fail_msg(c, "no PT_LOAD covers the low-memory mark", c->e->lowmem, 0);
+}
+
+#define MAX_PHDRS 512
+
+void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
+                void (*say)(const char *line))
+{
+    static struct phdr ph[MAX_PHDRS];
+    struct ctx c = { r, e, res, say };
+    struct ehdr h;
+    uint32_t notes = 0, loads = 0, n;
+
+    have_info = 0;
+    for (uint32_t i = 0; i < CHECK_MAX_CPUS; i++)
+        seen[i].have_prs = seen[i].have_note = 0;
+    if (check_ehdr(&c, &h))
+        return;
+    n = h.phnum < MAX_PHDRS ? h.phnum : MAX_PHDRS;
+    if (rd(&c, r->header + h.phoff, ph, (uint64_t)n * sizeof(ph[0])))
+        return;
+    for (uint32_t i = 0; i < n; i++) {
+        if (ph[i].type == 4) {
+            if (loads) {
+                fail_msg(&c, "PT_NOTE after a PT_LOAD (the kernel would lose it): index", i, 0);
+                return;
+            }
+            notes++;
+            walk_notes(&c, &ph[i]);
+        } else if (ph[i].type == 1) {
+            loads++;
+        }
+    }
+    if (!notes || !loads)
+        fail_msg(&c, "segments missing: PT_NOTE, PT_LOAD", notes, loads);
+    if (res->cpu_notes != e->cpus)
+        fail_msg(&c, "crashpath CPU notes, expected", res->cpu_notes, e->cpus);
+    for (uint32_t i = 0; i < e->cpus && i < CHECK_MAX_CPUS; i++)
+        check_cpu(&c, i);
+    check_info(&c);
+    if (e->lowmem)
+        check_lowmem(&c, ph, n);
+}

@@ -1,0 +1,57 @@
+/* check.h — the dump checker shared by the mini verifier (reading old memory through the ELF
+ * core header) and vmcore-check (reading /proc/vmcore): same expectations, same verdict. */
+#ifndef KDUMP_CHECK_H
+#define KDUMP_CHECK_H
+
+#include <stdint.h>
+#include "crashpath.h"
+
+#define CHECK_MAX_CPUS 256
+
+/* What the scenario row expects, from the kdump command line (cp.* tokens). */
+struct check_expect {
+    uint64_t elfcorehdr;          /* elfcorehdr= (the mini verifier's only way to the header) */
+    uint32_t cpus;                /* cp.cpus: CPUs configured */
+    uint32_t crasher;             /* cp.crasher: logical index */
+    char reason[64];              /* cp.reason */
+    uint64_t lowmem;              /* cp.lowmem: address of the 4 KiB low-memory mark, 0 = none */
+    int sentinel;                 /* cp.sentinel=1: victims spun with r8..r15 sentinels */
+    uint64_t spin_lo, spin_hi;    /* cp.spin=lo-hi: where a spinning victim's RIP must be */
+    uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
+};
+
+/* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */
+struct check_reader {
+    int (*read)(void *ctx, uint64_t offset, void *dst, uint64_t len);
+    void *ctx;
+    uint64_t header;              /* offset of the ELF header */
+    int backup_expected;          /* low memory must come from a backup copy (p_offset != p_paddr) */
+};
+
+struct check_result {
+    uint32_t failures;
+    uint32_t prstatus;            /* NT_PRSTATUS notes seen */
+    uint32_t cpu_notes;           /* crashpath CPU notes seen */
+    uint32_t answered;
+    char first[160];              /* the first failure, for the verdict line */
+};
+
+/* Parse the cp.* tokens and elfcorehdr= of a kernel command line. */
+void check_parse_cmdline(const char *cmdline, struct check_expect *e);
+/* Check the dump; say() receives one line per finding. */
+void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
+                void (*say)(const char *line));
+
+/* The 4 KiB mark the reference hypervisor writes at cp.lowmem before it crashes. */
+static inline uint8_t check_lowmem_byte(uint32_t i)
+{
+    return (uint8_t)(((i * 0x9e3779b1u) >> 24) ^ i);
+}
+
+/* The value the reference hypervisor's spinning CPU i keeps in register rN. */
+static inline uint64_t check_sentinel(uint32_t cpu, uint32_t reg)
+{
+    return 0x5e00000000000000ull | (uint64_t)cpu << 16 | reg;
+}
+
+#endif
