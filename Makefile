@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini scenarios scenario clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -166,12 +166,41 @@ $(MINI): $(BUILD)/kdump/mini.elf $(MINI_DIR)/mkbzimage.py
 
 mini: $(MINI)
 
+# Linux as the kdump kernel: Debian's kernel and busybox-static unpacked into
+# build/ (tests/kdump/linux/fetch.sh), vmcore-check, and an initramfs of them.
+LINUX_DIR := tests/kdump/linux
+LINUX_OUT := $(BUILD)/kdump/linux
+LINUX_KERNEL := $(LINUX_OUT)/vmlinuz
+LINUX_INITRD := $(LINUX_OUT)/initramfs.cpio
+VIRTIO_MODULES := virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+
+$(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh
+	@echo "  FETCH   Debian kernel and busybox-static"
+	$(Q)bash $(LINUX_DIR)/fetch.sh $(LINUX_OUT)
+
+$(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@"
+	$(Q)$(HOST_CC) -static -O2 -g -Wall -Wextra -Werror -Iinclude -Itests/kdump -o $@ \
+		$(LINUX_DIR)/vmcore-check.c tests/kdump/check.c
+
+$(LINUX_INITRD): $(LINUX_KERNEL) $(LINUX_OUT)/vmcore-check $(LINUX_DIR)/init $(LINUX_DIR)/mkinitramfs.py
+	@echo "  CPIO    $@"
+	$(Q)mods=$$(for m in $(VIRTIO_MODULES); do \
+		f=$$(find $(LINUX_OUT)/root/lib/modules -name $$m.ko | head -1); \
+		[ -n "$$f" ] || { echo "no module $$m" >&2; exit 1; }; echo "lib/modules/$$m.ko=$$f"; done) && \
+	python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- lib=- lib/modules=- \
+		init=$(LINUX_DIR)/init:755 bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 \
+		bin/vmcore-check=$(LINUX_OUT)/vmcore-check:755 $$mods
+
+linux-kdump: $(LINUX_KERNEL) $(LINUX_INITRD)
+
 # Every row of tests/scenarios.table under QEMU; `make scenario S=<name>` runs
 # one row and shows its console.
-scenarios: $(HV_BOOT) $(MINI)
+scenarios: $(HV_BOOT) $(MINI) linux-kdump
 	@tests/run-scenarios
 
-scenario: $(HV_BOOT) $(MINI)
+scenario: $(HV_BOOT) $(MINI) linux-kdump
 	@tests/run-scenarios --show $(S)
 
 symbols: $(BUILD)/libcrashpath.a

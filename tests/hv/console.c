@@ -137,7 +137,7 @@ size_t hv_snprintf(char *buf, size_t size, const char *fmt, ...)
 
 static void vprint(const char *fmt, va_list ap)
 {
-    char buf[256];
+    char buf[1024];
     struct out o = { buf, sizeof(buf), 0 };
 
     vformat(&o, fmt, ap);

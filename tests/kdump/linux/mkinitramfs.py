@@ -1,0 +1,36 @@
+#!/usr/bin/env python3
+"""mkinitramfs.py — write an uncompressed newc cpio archive (what the kernel unpacks as its
+initramfs) from (archive path, host file or None for a directory, mode) entries, without
+needing cpio on the host. Usage: mkinitramfs.py OUT DEST=SRC[:MODE] ... (SRC '-' = directory)"""
+import os
+import sys
+
+
+def entry(out, ino, name, data, mode):
+    name_b = name.encode() + b"\0"
+    hdr = "070701" + "".join(f"{v:08x}" for v in (
+        ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(name_b), 0))
+    out.write(hdr.encode() + name_b)
+    out.write(b"\0" * ((4 - (110 + len(name_b)) % 4) % 4))
+    out.write(data)
+    out.write(b"\0" * ((4 - len(data) % 4) % 4))
+
+
+def main():
+    out_path, specs = sys.argv[1], sys.argv[2:]
+    with open(out_path, "wb") as out:
+        ino = 1
+        for spec in specs:
+            dest, _, src = spec.partition("=")
+            src, _, mode = src.partition(":")
+            if src == "-":
+                entry(out, ino, dest, b"", 0o040755)
+            else:
+                data = open(src, "rb").read()
+                entry(out, ino, dest, data, 0o100000 | int(mode or "644", 8))
+            ino += 1
+        entry(out, ino, "TRAILER!!!", b"", 0)
+
+
+if __name__ == "__main__":
+    main()
