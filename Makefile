@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -202,6 +202,12 @@ scenarios: $(HV_BOOT) $(MINI) linux-kdump
 
 scenario: $(HV_BOOT) $(MINI) linux-kdump
 	@tests/run-scenarios --show $(S)
+
+# Boot the reference hypervisor on 4 vCPUs, crash it on an AP, kdump into
+# Debian's Linux and report from the dump.
+demo: deps
+	@$(MAKE) --no-print-directory $(HV_BOOT) linux-kdump
+	@python3 tests/demo.py
 
 symbols: $(BUILD)/libcrashpath.a
 	@bash tests/check-symbols.sh $(BUILD)/libcrashpath.a
