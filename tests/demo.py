@@ -97,20 +97,20 @@ def report(dump):
             # tsc_handoff, reason (docs/notes.md)
             info = struct.unpack_from("<8I5Q", desc) + (desc[72:200].split(b"\0")[0].decode(),)
     sym = symbolizer(runner.HV_ELF)
-    tsc_khz, sent = info[8], info[10]
+    tsc_khz, entry = info[8], info[9]
     print()
     print(f"crash: \"{info[13]}\" on CPU {info[2]}; {info[4]} CPUs, {info[5]} did not answer; "
           f"shootdown {(info[11] - info[9]) * 1000 / tsc_khz:.0f} us, crash to jump "
           f"{(info[12] - info[9]) * 1000 / tsc_khz:.0f} us (guest TSC)")
     print()
-    print(f"{'CPU':>3}  {'APIC':>4}  {'outcome':<13} {'RIP':<42} {'RSP':<18}  answer")
+    print(f"{'CPU':>3}  {'APIC':>4}  {'outcome':<13} {'RIP':<42} {'RSP':<18}  answered after crash entry")
     for i in sorted(cpus):
         c = cpus[i]
         r = regs.get(i)
         rip = f"{r[16]:#018x} {sym(r[16])}" if r else "-"
         rsp = f"{r[19]:#018x}" if r else "-"
         if c["outcome"] == 2:
-            lat = f"{(c['answer_tsc'] - sent) * 1000 / tsc_khz:.0f} us"
+            lat = f"{(c['answer_tsc'] - entry) * 1000 / tsc_khz:.0f} us"
         else:
             lat = "-"
         print(f"{i:>3}  {c['apic']:>4}  {OUTCOMES.get(c['outcome'], '?'):<13} {rip:<42} {rsp:<18}  {lat}")

@@ -106,6 +106,8 @@ long_low:
     mov fs, ax
     mov gs, ax
     mov rsp, boot_stack_top             ; high half, in .bss
+    xor ebp, ebp                        ; the outermost frame: debuggers stop unwinding here
+    push rbp
     mov edi, [mb_info_phys]
     mov rax, hv_main
     call rax
@@ -153,6 +155,8 @@ tramp_pm32:
 bits 64
 tramp_lm64:
     mov rsp, [TRAMP_BASE + tramp_stack - tramp_start]
+    xor ebp, ebp                        ; the outermost frame
+    push rbp
     mov rdi, [TRAMP_BASE + tramp_arg - tramp_start]
     mov rax, hv_ap_main
     call rax
