@@ -550,6 +550,55 @@ static void install_stub(const struct crashpath_kdump *k, const struct layout *L
     put64(ctrl, (uint64_t)(handoff_gdtr - handoff_stub) + 2, ctrl_phys + (uint64_t)(handoff_gdt - handoff_stub));
 }
 
+static uint64_t str_len(const char *s)
+{
+    uint64_t n = 0;
+
+    while (s[n])
+        n++;
+    return n;
+}
+
+/* What the crash path will check before it jumps: each segment's bytes in
+ * the region and their SHA-256 now. */
+static void record_segments(const struct crashpath_kdump *k, const struct layout *L, const struct bz_info *bz)
+{
+    uint8_t *region = k->region;
+    const char *cmdline = (const char *)(region + L->cmdline);
+    struct cp_segment *s = cp_kdump.segments;
+
+    s[0].virt = region + (L->kernel - k->region_phys);
+    s[0].size = bz->payload_size;
+    s[1].virt = region + (L->initrd - k->region_phys);
+    s[1].size = k->initrd ? k->initrd_size : 0;
+    s[2].virt = region + L->boot_params;
+    s[2].size = PAGE;
+    s[3].virt = (const uint8_t *)cmdline;
+    s[3].size = str_len(cmdline) + 1;
+    for (int i = 0; i < CP_NR_SEGMENTS; i++)
+        cp_sha256(s[i].virt, s[i].size, s[i].sha256);
+
+    cp_kdump.flags = k->flags;
+    cp_kdump.where.kernel = L->kernel;
+    cp_kdump.where.kernel_size = bz->payload_size;
+    cp_kdump.where.initrd = k->initrd ? L->initrd : 0;
+    cp_kdump.where.initrd_size = s[1].size;
+    cp_kdump.where.boot_params = k->region_phys + L->boot_params;
+    cp_kdump.where.cmdline = k->region_phys + L->cmdline;
+    cp_kdump.where.elfcorehdr = k->region_phys + L->elfhdr;
+    cp_kdump.where.elfcorehdr_size = L->elfhdr_size;
+    cp_kdump.where.kept = k->region_phys;
+    cp_kdump.where.kept_size = L->keep_end;
+}
+
+int crashpath_kdump_info(struct crashpath_kdump_info *info)
+{
+    if (!info || !__atomic_load_n(&cp_kdump.loaded, __ATOMIC_ACQUIRE))
+        return CRASHPATH_ERR_NOT_READY;
+    *info = cp_kdump.where;
+    return CRASHPATH_OK;
+}
+
 int crashpath_load_kdump(const struct crashpath_kdump *k)
 {
     const uint8_t *kernel;
@@ -598,6 +647,7 @@ int crashpath_load_kdump(const struct crashpath_kdump *k)
     if (k->initrd && k->initrd_size)
         copy_bytes(region + (L.initrd - k->region_phys), k->initrd, k->initrd_size);
     install_stub(k, &L, region + L.ctrl);
+    record_segments(k, &L, &bz);
 
     cp_kdump.identity_entry = k->region_phys + L.ctrl + (uint64_t)(handoff_stub_identity - handoff_stub);
     cp_kdump.kernel_entry = L.kernel + ENTRY_64;

@@ -253,16 +253,35 @@ struct crashpath_kdump {
     uint64_t region_size;
     const struct crashpath_mem_range *memmap;   /* the firmware's map (e820) */
     uint32_t nr_memmap;
-    uint32_t reserved;
+    uint32_t flags;                     /* CRASHPATH_KDUMP_* */
     uint64_t image_phys, image_size;    /* the hypervisor image in physical memory ... */
     uint64_t image_virt;                /* ... and where it runs: gdb reads symbols through this,
                                            and it must contain crashpath's own code */
     uint64_t acpi_rsdp;                 /* optional: physical address of the ACPI RSDP */
 };
 
+/* crashpath_kdump.flags. At load time crashpath records a SHA-256 of every
+ * segment (kernel, initrd, boot_params, command line), as kexec's purgatory
+ * does, and checks them just before the jump: something may have scribbled
+ * on the region since. On a mismatch it names the segment through the
+ * console hook and in the crash-info note, then halts, unless this flag asks
+ * it to jump anyway. */
+#define CRASHPATH_KDUMP_JUMP_IF_CORRUPT 0x1u
+
 /* Validate and place the kdump image; call after crashpath_init (and again
  * after any later crashpath_init). Returns CRASHPATH_OK or an error below. */
 int crashpath_load_kdump(const struct crashpath_kdump *kdump);
+
+/* Where crashpath_load_kdump put things (physical addresses), for the host
+ * to map the region read-only afterwards, and for diagnostics. */
+struct crashpath_kdump_info {
+    uint64_t kernel, kernel_size;       /* protected-mode kernel; entry at kernel + 0x200 */
+    uint64_t initrd, initrd_size;
+    uint64_t boot_params, cmdline, elfcorehdr, elfcorehdr_size;
+    uint64_t kept, kept_size;           /* crashpath's pages at the region start (reserved) */
+};
+/* CRASHPATH_ERR_NOT_READY if no image is loaded. */
+int crashpath_kdump_info(struct crashpath_kdump_info *info);
 
 /* Human-readable text for an enum crashpath_error value. */
 const char *crashpath_strerror(int error);
@@ -375,6 +394,19 @@ struct crashpath_info_note {
     uint64_t tsc_handoff;        /* TSC just before the jump to the kdump kernel */
     char reason[128];            /* NUL-terminated */
     uint64_t not_answered[CRASHPATH_MAX_CPUS / 64];  /* bit i: logical CPU i did not answer */
+    uint32_t integrity;          /* enum crashpath_integrity: the segment check before the jump */
+    uint32_t corrupt_segments;   /* bit per CRASHPATH_SEGMENT_* whose SHA-256 differed */
+    uint64_t integrity_ticks;    /* TSC ticks the check took */
 };
+
+enum crashpath_integrity {
+    CRASHPATH_INTEGRITY_NOT_CHECKED = 0,
+    CRASHPATH_INTEGRITY_OK = 1,
+    CRASHPATH_INTEGRITY_CORRUPT = 2,
+};
+#define CRASHPATH_SEGMENT_KERNEL 0x1u
+#define CRASHPATH_SEGMENT_INITRD 0x2u
+#define CRASHPATH_SEGMENT_BOOT_PARAMS 0x4u
+#define CRASHPATH_SEGMENT_CMDLINE 0x8u
 
 #endif /* CRASHPATH_H */

@@ -118,6 +118,9 @@ MUTANTS = [
      "crash/victim.c", "        cp_notes_save_regs(cpu, regs);", "        (void)regs;", "scenario:spin-4-x2apic"),
     ("crasher jumps without enable_nmis",
      "crash/shootdown.c", "    cp_hw_enable_nmis();\n    cp_handoff();", "    cp_handoff();", "scenario:nmi-crasher-4-xapic"),
+    ("corrupt kdump kernel entered without a check",
+     "crash/handoff.c", "if (check_segments() && !(cp_kdump.flags & CRASHPATH_KDUMP_JUMP_IF_CORRUPT))",
+     "if (0 && check_segments())", "scenario:corrupt-kernel-halts"),
     ("no low-memory backup before the jump",
      "entry/handoff.asm", "    rep movsq\n", "", "scenario:halt-bsp-2-xapic"),
 ]

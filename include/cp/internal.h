@@ -114,8 +114,19 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs,
                    const struct crashpath_regs *own);
 
 /* ---- crash/kdump.c (load time) and crash/handoff.c (crash time) ---- */
+/* A kdump segment and the SHA-256 it had at load time. */
+struct cp_segment {
+    const uint8_t *virt;
+    uint64_t size;
+    uint8_t sha256[32];
+};
+#define CP_NR_SEGMENTS 4        /* kernel, initrd, boot_params, command line: CRASHPATH_SEGMENT_* bits */
+
 struct cp_kdump {
     volatile uint32_t loaded;
+    uint32_t flags;             /* CRASHPATH_KDUMP_* */
+    struct cp_segment segments[CP_NR_SEGMENTS];
+    struct crashpath_kdump_info where;
     uint64_t cr3;               /* root of the hand-off page tables */
     uint64_t identity_entry;    /* handoff_stub_identity in the control page */
     uint64_t kernel_entry;      /* load address + 0x200 */
@@ -139,6 +150,9 @@ void cp_zero(void *p, uint64_t n);
 uint32_t cp_strlcpy(char *dst, const char *src, uint32_t size);
 
 __attribute__((noreturn)) void cp_halt_forever(void);
+
+/* ---- crash/sha256.c ---- */
+void cp_sha256(const void *data, uint64_t len, uint8_t digest[32]);
 
 #pragma GCC visibility pop
 

@@ -147,9 +147,21 @@ static void load_kdump(void)
     kd.image_virt = (uint64_t)(uintptr_t)__image_virt;
     kd.image_size = (uint64_t)(__image_end - __image_virt);
     kd.acpi_rsdp = platform.rsdp;
+    if (cmdline_get("kdump_if_corrupt", buf, sizeof(buf)) && buf[0] == 'j')
+        kd.flags |= CRASHPATH_KDUMP_JUMP_IF_CORRUPT;
     err = crashpath_load_kdump(&kd);
     if (err)
         hv_fail("crashpath_load_kdump: %s (%d)", crashpath_strerror(err), err);
+    /* Scenario: a host bug scribbles on the loaded kernel after load. Its
+     * first byte is startup_32, which the 64-bit entry never runs. */
+    if (cmdline_get("corrupt_kdump", buf, sizeof(buf))) {
+        struct crashpath_kdump_info where;
+
+        if (crashpath_kdump_info(&where))
+            hv_fail("crashpath_kdump_info");
+        *(volatile uint8_t *)(uintptr_t)where.kernel ^= 0xff;
+        hv_printf("hv: corrupted the loaded kdump kernel at 0x%lx\n", where.kernel);
+    }
     hv_printf("hv: kdump image loaded: %lu bytes, region %luM@%luM, cmdline \"%s\"\n", kd.kernel_size,
               kd.region_size >> 20, kd.region_phys >> 20, cmdline);
 }

@@ -205,6 +205,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->spin_hi = parse_num(&v);
         } else if (key_is(w, "cp.timedout")) {
             parse_list(value_of(w), e, CRASHPATH_OUTCOME_TIMED_OUT);
+        } else if (key_is(w, "cp.corrupt")) {
+            v = value_of(w);
+            e->corrupt = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.absent")) {
             parse_list(value_of(w), e, CRASHPATH_OUTCOME_NOT_PRESENT);
         }
@@ -246,7 +249,7 @@ static int have_info;
 static void walk_notes(struct ctx *c, const struct phdr *p)
 {
     uint64_t off = 0;
-    uint8_t hdr[12], name[12], desc[PRSTATUS_SIZE];
+    uint8_t hdr[12], name[12], desc[512];
     struct cpu_seen *last = 0;
 
     while (off + 12 <= p->memsz) {
@@ -363,6 +366,9 @@ static void check_info(struct ctx *c)
         n++;
     if (!str_eq_n(info.reason, c->e->reason, n + 1))
         fail_msg(c, "crash-info: reason differs", 0, 0);
+    if (info.integrity != (c->e->corrupt ? CRASHPATH_INTEGRITY_CORRUPT : CRASHPATH_INTEGRITY_OK) ||
+        info.corrupt_segments != c->e->corrupt)
+        fail_msg(c, "crash-info: segment integrity, corrupt segments", info.integrity, info.corrupt_segments);
     if (!(info.tsc_crash_entry <= info.tsc_nmis_sent && info.tsc_nmis_sent <= info.tsc_wait_end &&
           info.tsc_wait_end <= info.tsc_handoff))
         fail_msg(c, "crash-info: timestamps out of order", info.tsc_nmis_sent, info.tsc_handoff);

@@ -17,6 +17,7 @@ struct check_expect {
     uint64_t lowmem;              /* cp.lowmem: address of the 4 KiB low-memory mark, 0 = none */
     int sentinel;                 /* cp.sentinel=1: victims spun with r8..r15 sentinels */
     uint64_t spin_lo, spin_hi;    /* cp.spin=lo-hi: where a spinning victim's RIP must be */
+    uint32_t corrupt;             /* cp.corrupt: CRASHPATH_SEGMENT_* bits expected corrupt, 0 = intact */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
 };
 

@@ -401,3 +401,97 @@ TEST(kdump_reinit_drops_the_image_until_it_is_loaded_again)
     CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
     CHECK_EQ(cp_kdump.loaded, 0);
 }
+
+static void hex(const uint8_t d[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+TEST(kdump_sha256_known_answers)
+{
+    static uint8_t million_a[1000000];
+    uint8_t d[32];
+    char h[65];
+
+    cp_sha256("", 0, d);
+    hex(d, h);
+    CHECK(strcmp(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0);
+    cp_sha256("abc", 3, d);
+    hex(d, h);
+    CHECK(strcmp(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0);
+    /* 56 bytes: the padding spills into a second block */
+    cp_sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, d);
+    hex(d, h);
+    CHECK(strcmp(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0);
+    memset(million_a, 'a', sizeof(million_a));
+    cp_sha256(million_a, sizeof(million_a), d);
+    hex(d, h);
+    CHECK(strcmp(h, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0);
+}
+
+static void crash_with_image(int corrupt_what, uint32_t flags)
+{
+    struct crashpath_kdump_info where;
+
+    setup(1);
+    kd.flags = flags;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(crashpath_kdump_info(&where), CRASHPATH_OK);
+    if (corrupt_what == 1)
+        at_phys(where.kernel)[PAYLOAD_SIZE / 2] ^= 0x40;      /* a stray write into the kernel */
+    if (corrupt_what == 2)
+        at_phys(where.cmdline)[3] ^= 1;
+    sim_start_cpu(&sim_cpus[0], spin);
+    sim_start_cpu(&sim_cpus[2], spin);
+    sim_start_cpu(&sim_cpus[1], crash_now);
+}
+
+static int crasher_halted_on_corruption(void)
+{
+    return strstr(sim_console_text, "not entering a corrupt kdump kernel") != NULL;
+}
+
+TEST(kdump_corrupt_kernel_is_reported_and_not_entered)
+{
+    struct crashpath_info_note info;
+
+    crash_with_image(1, 0);
+    CHECK(sim_wait(crasher_halted_on_corruption, 20000));
+    CHECK(strstr(sim_console_text, "kdump segment kernel corrupt") != NULL);
+    CHECK(strstr(sim_console_text, "segment cmdline") == NULL);
+    CHECK_EQ(sim_handoff.taken, 0);
+    sim_read_info(&info);
+    CHECK_EQ(info.integrity, CRASHPATH_INTEGRITY_CORRUPT);
+    CHECK_EQ(info.corrupt_segments, CRASHPATH_SEGMENT_KERNEL);
+    CHECK(info.integrity_ticks > 0);
+}
+
+TEST(kdump_corrupt_cmdline_with_jump_anyway_still_jumps)
+{
+    struct crashpath_info_note info;
+
+    crash_with_image(2, CRASHPATH_KDUMP_JUMP_IF_CORRUPT);
+    CHECK(sim_wait(handed_off, 20000));
+    CHECK(strstr(sim_console_text, "kdump segment cmdline corrupt") != NULL);
+    sim_read_info(&info);
+    CHECK_EQ(info.integrity, CRASHPATH_INTEGRITY_CORRUPT);
+    CHECK_EQ(info.corrupt_segments, CRASHPATH_SEGMENT_CMDLINE);
+}
+
+TEST(kdump_intact_image_checks_ok)
+{
+    struct crashpath_info_note info;
+    struct crashpath_kdump_info where;
+
+    crash_with_image(0, 0);
+    CHECK(sim_wait(handed_off, 20000));
+    sim_read_info(&info);
+    CHECK_EQ(info.integrity, CRASHPATH_INTEGRITY_OK);
+    CHECK_EQ(info.corrupt_segments, 0);
+    CHECK_EQ(crashpath_kdump_info(&where), CRASHPATH_OK);
+    CHECK_EQ(where.kernel + 0x200, cp_kdump.kernel_entry);
+    CHECK_EQ(where.elfcorehdr, cp_kdump.elfcorehdr);
+    CHECK_EQ(where.kept, REGION_PHYS);
+    CHECK(where.kept + where.kept_size <= where.kernel);
+}

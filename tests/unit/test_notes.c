@@ -176,7 +176,7 @@ TEST(notes_crash_info_layout)
     CHECK_EQ(types[0], CRASHPATH_NT_CRASH_INFO);
     CHECK(strcmp(names[0], "CRASHPATH") == 0);
     CHECK_EQ(u32_at(sim_info_note + 4), sizeof(struct crashpath_info_note));
-    CHECK_EQ(sizeof(struct crashpath_info_note), 328);
+    CHECK_EQ(sizeof(struct crashpath_info_note), 344);
     sim_read_info(&info);
     CHECK_EQ(info.format, CRASHPATH_NOTE_FORMAT);
     CHECK_EQ(info.version, CRASHPATH_VERSION);
@@ -198,4 +198,7 @@ TEST(notes_crashpath_structs_match_docs_offsets)
     CHECK_EQ(offsetof(struct crashpath_info_note, tsc_handoff), 64);
     CHECK_EQ(offsetof(struct crashpath_info_note, reason), 72);
     CHECK_EQ(offsetof(struct crashpath_info_note, not_answered), 200);
+    CHECK_EQ(offsetof(struct crashpath_info_note, integrity), 328);
+    CHECK_EQ(offsetof(struct crashpath_info_note, corrupt_segments), 332);
+    CHECK_EQ(offsetof(struct crashpath_info_note, integrity_ticks), 336);
 }
