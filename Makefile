@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo install embed lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -72,15 +72,32 @@ $(OBJ)/crashpath.o: $(LIB_OBJS)
 deps:
 	@bash tests/deps.sh
 
+# make install PREFIX=/usr/local: the archive, the public header, a pkg-config file.
+PREFIX ?= /usr/local
+VERSION := $(shell sed -n 's/^\#define CRASHPATH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/crashpath.h | paste -sd.)
+install: $(BUILD)/libcrashpath.a
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 644 $(BUILD)/libcrashpath.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 include/crashpath.h $(DESTDIR)$(PREFIX)/include/
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: crashpath\nDescription: %s\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lcrashpath\n' \
+		"$(PREFIX)" "x86-64 hypervisor crash path: NMI shootdown, crash notes, kdump hand-off" "$(VERSION)" \
+		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/crashpath.pc
+
+# An out-of-tree consumer built against an installed copy through pkg-config only.
+embed: $(BUILD)/libcrashpath.a
+	@rm -rf $(BUILD)/embed && $(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/embed/prefix) >/dev/null
+	@PKG_CONFIG_PATH=$(abspath $(BUILD)/embed/prefix)/lib/pkgconfig $(MAKE) --no-print-directory -C tests/embed \
+		OUT=$(abspath $(BUILD)/embed)
+
 # ---- host unit tests: the library's C with the hardware layer simulated ----
 # The real entry stubs are linked in: nmi_crash, enable_nmis and the capture
 # stubs run as they are, in user mode (IRETQ to the same privilege works there).
 UNIT_DIR := tests/unit
 UNIT_BIN := $(BUILD)/unit/run-unit
 HOST_CC ?= gcc
-UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -pthread -mcx16 -Iinclude -I$(UNIT_DIR)
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -pthread -mcx16 -Iinclude -I$(UNIT_DIR) -Itests/kdump
 UNIT_LIB_C := $(filter-out crash/hw_x86.c,$(LIB_C))
-UNIT_SRC := $(wildcard $(UNIT_DIR)/*.c)
+UNIT_SRC := $(wildcard $(UNIT_DIR)/*.c) tests/kdump/check.c
 UNIT_ASM_OBJS := $(patsubst entry/%.asm,$(BUILD)/unit/entry/%.o,$(LIB_ASM)) \
 	$(patsubst $(UNIT_DIR)/%.asm,$(BUILD)/unit/%.o,$(wildcard $(UNIT_DIR)/*.asm))
 
@@ -92,13 +109,24 @@ $(BUILD)/unit/%.o: $(UNIT_DIR)/%.asm
 	@mkdir -p $(dir $@)
 	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
-$(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) include/crashpath.h $(wildcard include/cp/*.h)
+$(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) tests/kdump/check.h include/crashpath.h $(wildcard include/cp/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS)
 
 unit: $(UNIT_BIN)
 	@$(UNIT_BIN)
+
+# The same unit tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+UNIT_SAN_BIN := $(BUILD)/unit/run-unit-san
+$(UNIT_SAN_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) include/crashpath.h $(wildcard include/cp/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  HOSTCC  $@ (ASan, UBSan)"
+	$(Q)$(HOST_CC) $(UNIT_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all \
+		-fno-omit-frame-pointer -o $@ $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS)
+
+unit-san: $(UNIT_SAN_BIN)
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(UNIT_SAN_BIN)
 
 # ---- the reference hypervisor (tests/hv) and the kdump verifier (tests/kdump/mini) ----
 HV_DIR := tests/hv
@@ -216,6 +244,52 @@ symbols: $(BUILD)/libcrashpath.a
 clang-build:
 	@$(MAKE) --no-print-directory CC=clang BUILD=$(BUILD)/clang all
 
+# libFuzzer (clang) targets: the bzImage loader and the dump checker. `make fuzz`
+# runs each for FUZZ_SECONDS; `make check` runs a short fixed-seed pass.
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -mcx16 -pthread \
+	-Iinclude -I$(UNIT_DIR) -Itests/kdump
+FUZZ_ASM_OBJS := $(patsubst entry/%.asm,$(BUILD)/unit/entry/%.o,$(LIB_ASM))
+
+$(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c $(UNIT_LIB_C) $(UNIT_DIR)/sim_hw.c $(FUZZ_ASM_OBJS) include/crashpath.h $(wildcard include/cp/*.h)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_bzimage.c $(UNIT_LIB_C) $(UNIT_DIR)/sim_hw.c $(FUZZ_ASM_OBJS)
+
+$(FUZZ_DIR)/fuzz_dumpcheck: tests/fuzz/fuzz_dumpcheck.c tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_dumpcheck.c tests/kdump/check.c
+
+$(FUZZ_DIR)/seeds/bzimage/seed: tests/fuzz/seeds.py
+	$(Q)python3 tests/fuzz/seeds.py $(FUZZ_DIR)/seeds
+
+FUZZERS := bzimage dumpcheck
+fuzz: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZERS)) $(FUZZ_DIR)/seeds/bzimage/seed
+	@for f in $(FUZZERS); do mkdir -p $(FUZZ_DIR)/corpus/$$f; \
+		echo "fuzz: $$f for $(FUZZ_SECONDS) s"; \
+		$(FUZZ_DIR)/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -artifact_prefix=$(FUZZ_DIR)/$$f- -print_final_stats=1 \
+			$(FUZZ_DIR)/corpus/$$f $(FUZZ_DIR)/seeds/$$f 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || exit 1; \
+	done
+
+fuzz-smoke: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZERS)) $(FUZZ_DIR)/seeds/bzimage/seed
+	@for f in $(FUZZERS); do \
+		$(FUZZ_DIR)/fuzz_$$f -seed=1 -runs=3000 -timeout=5 -artifact_prefix=$(FUZZ_DIR)/$$f- $(FUZZ_DIR)/seeds/$$f \
+			> $(FUZZ_DIR)/$$f-smoke.log 2>&1 || { tail -30 $(FUZZ_DIR)/$$f-smoke.log; exit 1; }; \
+		echo "fuzz: $$f, 3000 runs from seed 1, no finding"; \
+	done
+
+# Static analysis of the library: cppcheck and clang-tidy (.clang-tidy), zero findings.
+lint:
+	@echo "  LINT    cppcheck"
+	$(Q)cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr -Iinclude \
+		--error-exitcode=1 -q apic crash
+	@echo "  LINT    clang-tidy"
+	$(Q)clang-tidy --quiet $(LIB_C) -- -std=gnu11 -ffreestanding -Iinclude -mno-red-zone -mgeneral-regs-only \
+		2>&1 | { grep -E 'warning:|error:' && exit 1 || exit 0; }
+	@echo "lint: no findings"
+
 # Each protection broken on purpose, one at a time: its unit test must fail.
 mutants:
 	@python3 tests/mutants.py
@@ -224,8 +298,12 @@ check: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory symbols
+	@$(MAKE) --no-print-directory embed
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory mutants
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory unit-san
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory scenarios
 
 clean:

@@ -17,7 +17,8 @@ void cp_hw_wrmsr(uint32_t msr, uint64_t value)
                      : "memory");
 }
 
-void cp_hw_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
+/* regs is written by the asm outputs, which clang-tidy does not see. */
+void cp_hw_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4]) // NOLINT(readability-non-const-parameter)
 {
     __asm__ volatile("cpuid"
                      : "=a"(regs[0]), "=b"(regs[1]), "=c"(regs[2]), "=d"(regs[3])

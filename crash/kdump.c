@@ -76,6 +76,13 @@ struct cp_handoff_params {
 extern const uint8_t handoff_stub[], handoff_stub_identity[], handoff_stub_end[], handoff_params[],
     handoff_gdt[], handoff_gdtr[];
 
+/* Offset of a label of entry/handoff.asm from handoff_stub: separate C
+ * objects as far as the language knows, so compare addresses as integers. */
+static uint64_t stub_offset(const uint8_t *label)
+{
+    return (uint64_t)(uintptr_t)label - (uint64_t)(uintptr_t)handoff_stub;
+}
+
 /* ---- byte access and copies (no libc) ---- */
 
 static uint32_t get8(const uint8_t *p, uint64_t off) { return p[off]; }
@@ -537,17 +544,17 @@ static void install_stub(const struct crashpath_kdump *k, const struct layout *L
 {
     uint64_t ctrl_phys = k->region_phys + L->ctrl;
     struct cp_handoff_params *p =
-        (struct cp_handoff_params *)(void *)(ctrl + (handoff_params - handoff_stub));
+        (struct cp_handoff_params *)(void *)(ctrl + stub_offset(handoff_params));
 
     cp_zero(ctrl, PAGE);
-    copy_bytes(ctrl, handoff_stub, (uint64_t)(handoff_stub_end - handoff_stub));
+    copy_bytes(ctrl, handoff_stub, stub_offset(handoff_stub_end));
     p->cr4 = CR4_PAE | (L->levels == 5 ? CR4_LA57 : 0);
     p->backup_src = 0;
     p->backup_dst = k->region_phys + L->backup;
     p->backup_qwords = CRASHPATH_LOW_BACKUP_SIZE / 8u;
     p->boot_params = k->region_phys + L->boot_params;
     p->entry = L->kernel + ENTRY_64;
-    put64(ctrl, (uint64_t)(handoff_gdtr - handoff_stub) + 2, ctrl_phys + (uint64_t)(handoff_gdt - handoff_stub));
+    put64(ctrl, stub_offset(handoff_gdtr) + 2, ctrl_phys + stub_offset(handoff_gdt));
 }
 
 static uint64_t str_len(const char *s)
@@ -649,7 +656,7 @@ int crashpath_load_kdump(const struct crashpath_kdump *k)
     install_stub(k, &L, region + L.ctrl);
     record_segments(k, &L, &bz);
 
-    cp_kdump.identity_entry = k->region_phys + L.ctrl + (uint64_t)(handoff_stub_identity - handoff_stub);
+    cp_kdump.identity_entry = k->region_phys + L.ctrl + stub_offset(handoff_stub_identity);
     cp_kdump.kernel_entry = L.kernel + ENTRY_64;
     cp_kdump.elfcorehdr = k->region_phys + L.elfhdr;
     __atomic_store_n(&cp_kdump.loaded, 1, __ATOMIC_RELEASE);

@@ -25,13 +25,19 @@
 #define INFO_DESC (NOTE_HDR + 12u)
 #define INFO_END (INFO_DESC + (uint32_t)sizeof(struct crashpath_info_note))
 
-_Static_assert(sizeof(struct crashpath_regs) == 21 * 8, "frame layout is fixed by the entry stubs");
+_Static_assert(sizeof(struct crashpath_regs) == 168, "frame layout is fixed by the entry stubs (21 quadwords)");
 _Static_assert(sizeof(struct crashpath_cpu_note) == 80, "cpu note layout");
 _Static_assert(CPN_END + NOTE_HDR <= CRASHPATH_CPU_NOTES_SIZE, "per-CPU notes fit their buffer");
 _Static_assert(INFO_END + NOTE_HDR <= CRASHPATH_INFO_NOTE_SIZE, "crash-info note fits its buffer");
 
 #define CPN(field) (CPN_DESC + (uint32_t)offsetof(struct crashpath_cpu_note, field))
 #define INFO(field) (INFO_DESC + (uint32_t)offsetof(struct crashpath_info_note, field))
+
+/* Offset of pr_reg[i] in the buffer. */
+static uint64_t pr_reg(uint64_t i)
+{
+    return PRS_REG + i * 8u;
+}
 
 static void put32(uint8_t *p, uint32_t v)
 {
@@ -101,11 +107,11 @@ void cp_notes_save_regs(const struct cp_cpu *cpu, const struct crashpath_regs *r
 
     /* pr_reg[0..20] is the frame as saved by the entry stub, in order. */
     for (uint32_t i = 0; i < sizeof(*regs) / 8; i++)
-        put64(n + PRS_REG + i * 8, r[i]);
-    put64(n + PRS_REG + 21 * 8, cp_hw_rdmsr(MSR_FS_BASE));
-    put64(n + PRS_REG + 22 * 8, cp_hw_rdmsr(MSR_GS_BASE));
+        put64(n + pr_reg(i), r[i]);
+    put64(n + pr_reg(21), cp_hw_rdmsr(MSR_FS_BASE));
+    put64(n + pr_reg(22), cp_hw_rdmsr(MSR_GS_BASE));
     for (uint32_t i = 0; i < 4; i++)
-        put64(n + PRS_REG + (23 + i) * 8, cp_hw_read_sel(sel_order[i]));
+        put64(n + pr_reg(23u + i), cp_hw_read_sel(sel_order[i]));
 
     put64(n + CPN(cr0), cp_hw_read_cr0());
     put64(n + CPN(cr2), cp_hw_read_cr2());
@@ -166,7 +172,7 @@ void cp_info_set_reason(const char *reason)
 
 void cp_info_mark_not_answered(uint32_t index)
 {
-    uint8_t *word = cp_state.info_note + INFO(not_answered) + (index / 64u) * 8u;
+    uint8_t *word = cp_state.info_note + INFO(not_answered) + (uint64_t)(index / 64u) * 8u;
     uint64_t v;
 
     __builtin_memcpy(&v, word, sizeof(v));

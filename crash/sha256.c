@@ -18,6 +18,11 @@ static uint32_t rotr(uint32_t x, unsigned int n)
     return (x >> n) | (x << (32 - n));
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /* One 64-byte block. W[t] for t >= 16 is computed in place over a rolling
  * window of 16 words, which keeps the frame small enough for crash time. */
 static void compress(uint32_t h[8], const uint8_t *block)
@@ -28,8 +33,7 @@ static void compress(uint32_t h[8], const uint8_t *block)
         uint32_t wt, t1, t2;
 
         if (t < 16) {
-            wt = (uint32_t)block[4 * t] << 24 | (uint32_t)block[4 * t + 1] << 16 |
-                 (uint32_t)block[4 * t + 2] << 8 | block[4 * t + 3];
+            wt = be32(block + 4ul * t);
         } else {
             uint32_t w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
 
@@ -80,9 +84,11 @@ void cp_sha256(const void *data, uint64_t len, uint8_t digest[32])
         tail[63 - i] = (uint8_t)((len * 8) >> (8 * i));
     compress(h, tail);
     for (unsigned int i = 0; i < 8; i++) {
-        digest[4 * i] = (uint8_t)(h[i] >> 24);
-        digest[4 * i + 1] = (uint8_t)(h[i] >> 16);
-        digest[4 * i + 2] = (uint8_t)(h[i] >> 8);
-        digest[4 * i + 3] = (uint8_t)h[i];
+        uint8_t *d = digest + 4ul * i;
+
+        d[0] = (uint8_t)(h[i] >> 24);
+        d[1] = (uint8_t)(h[i] >> 16);
+        d[2] = (uint8_t)(h[i] >> 8);
+        d[3] = (uint8_t)h[i];
     }
 }

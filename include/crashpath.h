@@ -240,7 +240,7 @@ struct crashpath_mem_range {
 /* Most memory-map entries crashpath_load_kdump accepts. */
 #define CRASHPATH_MAX_MEMMAP 64u
 /* Low memory the kdump kernel reuses (real-mode trampoline), saved at crash time. */
-#define CRASHPATH_LOW_BACKUP_SIZE (640u * 1024u)
+#define CRASHPATH_LOW_BACKUP_SIZE 0xa0000ull   /* 640 KiB */
 
 struct crashpath_kdump {
     const void *kernel;                 /* the bzImage as read from its file */

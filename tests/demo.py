@@ -95,13 +95,15 @@ def report(dump):
             # format, version, crashing_cpu, crashing_apic_id, nr_cpus, nr_not_answered,
             # timeout_ms, send_mode, tsc_khz, tsc_crash_entry, tsc_nmis_sent, tsc_wait_end,
             # tsc_handoff, reason (docs/notes.md)
-            info = struct.unpack_from("<8I5Q", desc) + (desc[72:200].split(b"\0")[0].decode(),)
+            info = struct.unpack_from("<8I5Q", desc) + (desc[72:200].split(b"\0")[0].decode(),) + \
+                struct.unpack_from("<IIQ", desc, 328)       # integrity, corrupt_segments, integrity_ticks
     sym = symbolizer(runner.HV_ELF)
     tsc_khz, entry = info[8], info[9]
     print()
     print(f"crash: \"{info[13]}\" on CPU {info[2]}; {info[4]} CPUs, {info[5]} did not answer; "
           f"shootdown {(info[11] - info[9]) * 1000 / tsc_khz:.0f} us, crash to jump "
-          f"{(info[12] - info[9]) * 1000 / tsc_khz:.0f} us (guest TSC)")
+          f"{(info[12] - info[9]) * 1000 / tsc_khz:.0f} us (guest TSC), of which the SHA-256 check of the "
+          f"kdump segments {info[16] * 1000 / tsc_khz:.0f} us ({'intact' if info[14] == 1 else 'CORRUPT'})")
     print()
     print(f"{'CPU':>3}  {'APIC':>4}  {'outcome':<13} {'RIP':<42} {'RSP':<18}  answered after crash entry")
     for i in sorted(cpus):

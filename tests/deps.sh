@@ -52,6 +52,7 @@ command -v nasm >/dev/null 2>&1 || missing+=(nasm)           # entry stubs
 command -v clang >/dev/null 2>&1 || missing+=(clang)         # second compiler, -Werror clean
 command -v python3 >/dev/null 2>&1 || missing+=(python3)     # scenario runner
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)   # the out-of-tree consumer test
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 if ! qemu_ok; then

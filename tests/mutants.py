@@ -105,7 +105,7 @@ MUTANTS = [
      "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);\n    put32(n + CPN_END, 1);",
      "notes_area_is_well_formed_before_any_crash"),
     ("pr_reg shifted by one slot",
-     "crash/notes.c", "put64(n + PRS_REG + i * 8, r[i]);", "put64(n + PRS_REG + (i + 1) * 8, r[i]);",
+     "crash/notes.c", "put64(n + pr_reg(i), r[i]);", "put64(n + pr_reg(i + 1), r[i]);",
      "notes_saved_registers_read_back_through_glibc"),
     ("enable_nmis does not restore RFLAGS",
      "entry/crash_entry.asm", "    pushfq                          ; RFLAGS: MOV and PUSH leave the flags alone",

@@ -245,6 +245,10 @@ static struct cpu_seen seen[CHECK_MAX_CPUS];
 static struct crashpath_info_note info;
 static int have_info;
 
+/* Notes per CPU buffer are under 1 KiB; a PT_NOTE claiming more than this is
+ * not ours, and walking it note by note could take forever. */
+#define MAX_NOTE_SEGMENT (1u << 20)
+
 /* Walk one PT_NOTE as fs/proc/vmcore.c does: stop at namesz 0, never past p_memsz. */
 static void walk_notes(struct ctx *c, const struct phdr *p)
 {
@@ -252,8 +256,13 @@ static void walk_notes(struct ctx *c, const struct phdr *p)
     uint8_t hdr[12], name[12], desc[512];
     struct cpu_seen *last = 0;
 
+    if (p->memsz > MAX_NOTE_SEGMENT || p->offset + p->memsz < p->offset) {
+        fail_msg(c, "PT_NOTE too large or wrapping: offset, memsz", p->offset, p->memsz);
+        return;
+    }
     while (off + 12 <= p->memsz) {
-        uint32_t namesz, descsz, type, nsz, dsz;
+        uint64_t namesz, descsz, nsz, dsz;
+        uint32_t type;
 
         if (rd(c, p->offset + off, hdr, 12))
             return;
@@ -262,13 +271,13 @@ static void walk_notes(struct ctx *c, const struct phdr *p)
         type = u32_at(hdr + 8);
         if (!namesz)
             return;
-        nsz = (namesz + 3) & ~3u;
-        dsz = (descsz + 3) & ~3u;
+        nsz = (namesz + 3) & ~3ull;       /* 64-bit: no wrap for namesz near 4 GiB */
+        dsz = (descsz + 3) & ~3ull;
         if (off + 12 + nsz + dsz > p->memsz) {
             fail_msg(c, "note runs past p_memsz (the kernel would drop it): namesz, descsz", namesz, descsz);
             return;
         }
-        if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->offset + off + 12, name, nsz) &&
+        if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->offset + off + 12, name, (uint32_t)nsz) &&
             !rd(c, p->offset + off + 12 + nsz, desc, dsz)) {
             if (namesz == 5 && str_eq_n((const char *)name, "CORE", 5) && type == NT_PRSTATUS &&
                 descsz == PRSTATUS_SIZE) {
