@@ -55,6 +55,19 @@ command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)   # the out-of-tree consumer test
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
+# libFuzzer and the sanitizer runtimes clang links with -fsanitize=fuzzer
+fuzz_ok() {
+    local d
+    d=$(mktemp -d)
+    echo 'int LLVMFuzzerTestOneInput(const unsigned char *d, unsigned long n) { (void)d; (void)n; return 0; }' > "$d/f.c"
+    clang -fsanitize=fuzzer,address,undefined "$d/f.c" -o "$d/f" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$d"
+    return $rc
+}
+fuzz_ok || apt_install "libclang-rt-$(clang --version | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -1)-dev"
+fuzz_ok || { echo "deps: clang cannot build libFuzzer targets" >&2; exit 1; }
+
 if ! qemu_ok; then
     ensure_backports
     apt_install -t bookworm-backports qemu-system-x86
