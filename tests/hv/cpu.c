@@ -43,6 +43,11 @@ void lapic_write(uint32_t reg, uint32_t v)
         *(volatile uint32_t *)(uintptr_t)(XAPIC_MMIO + reg) = v;
 }
 
+void lapic_eoi(void)
+{
+    lapic_write(0xb0, 0);
+}
+
 uint32_t lapic_id(void)
 {
     return hv_x2apic ? lapic_read(LAPIC_ID) : lapic_read(LAPIC_ID) >> 24;
@@ -89,6 +94,7 @@ static void load_tables(struct hv_cpu *c)
     c->tss[0x66] = 104;                       /* no I/O bitmap */
     for (unsigned int v = 0; v < 32; v++)
         set_gate(c->idt, v, hv_vector_stubs[v], v == 2 ? IST_NMI : v == 18 ? IST_MC : v == 8 ? IST_DF : 0);
+    set_gate(c->idt, HV_WAKEUP_VECTOR, (uint64_t)(uintptr_t)hv_wakeup_entry, 0);
 
     gdtr.limit = sizeof(c->gdt) - 1;
     gdtr.base = (uint64_t)(uintptr_t)c->gdt;

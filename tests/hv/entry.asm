@@ -88,6 +88,22 @@ exception_common:
     add rsp, 8
     iretq
 
+; The wake-up IPI (HV_WAKEUP_VECTOR): CPUs wait for work with STI; HLT instead
+; of spinning, so hundreds of vCPUs do not starve the host while others boot.
+extern hv_wakeup
+global hv_wakeup_entry
+hv_wakeup_entry:
+    push qword -1
+    PUSH_GPRS
+    cld
+    mov rbx, rsp
+    and rsp, -16
+    call hv_wakeup
+    mov rsp, rbx
+    POP_GPRS
+    add rsp, 8
+    iretq
+
 ; Addresses of the 32 stubs, for the IDT builder.
 section .rodata
 align 8

@@ -124,7 +124,12 @@ uint32_t lapic_id(void);
 void hv_ap_main(struct hv_cpu *c);
 void hv_exception(struct crashpath_regs *frame, uint64_t vector);
 
+#define HV_WAKEUP_VECTOR 0xf0
+void hv_wakeup(void);
+void lapic_eoi(void);
+
 /* ---- entry.asm ---- */
+void hv_wakeup_entry(void);
 extern const uint64_t hv_vector_stubs[32];
 __attribute__((noreturn)) void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready);
 __attribute__((noreturn)) void hv_halt_forever(volatile uint32_t *ready);

@@ -205,10 +205,24 @@ __attribute__((noreturn)) static void crash_now(void)
     hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);
 }
 
+void hv_wakeup(void)
+{
+    lapic_eoi();
+}
+
+/* Wait for run.go with STI; HLT: a vCPU that spins here would starve the
+ * host's cores while hundreds of others boot. An IPI that arrives before
+ * the HLT stays pending and ends it at once (STI's one-instruction shadow). */
+static void wait_for_go(void)
+{
+    while (!__atomic_load_n(&run.go, __ATOMIC_ACQUIRE))
+        __asm__ volatile("sti; hlt; cli" : : : "memory");
+}
+
 __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
 {
-    while (!run.go)
-        cpu_relax();
+    if (c->index)
+        wait_for_go();
     if (c->index == run.crasher)
         crash_now();
     if (run.scenario == SC_HALT)
@@ -279,5 +293,7 @@ void hv_main(uint32_t mb_info_phys)
     load_kdump();
     mark_low_memory();
     __atomic_store_n(&run.go, 1, __ATOMIC_RELEASE);
+    if (hv_nr_cpus > 1)
+        lapic_send_ipi(0, 0xc0000 | HV_WAKEUP_VECTOR);   /* fixed, all excluding self */
     play_role(&hv_cpus[0]);
 }
