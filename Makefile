@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo install embed lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo bench install embed lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -230,6 +230,12 @@ scenarios: $(HV_BOOT) $(MINI) linux-kdump
 
 scenario: $(HV_BOOT) $(MINI) linux-kdump
 	@tests/run-scenarios --show $(S)
+
+# Benchmarks (not tests): shootdown latency 2..255 CPUs, both send modes, with and
+# without -icount; stack depth and size. BENCH_ARGS="--runs 1 --cpus 2,4" for a quick look.
+bench: deps
+	@$(MAKE) --no-print-directory all $(HV_BOOT) $(MINI)
+	@python3 tests/bench.py $(BENCH_ARGS)
 
 # Boot the reference hypervisor on 4 vCPUs, crash it on an AP, kdump into
 # Debian's Linux and report from the dump.

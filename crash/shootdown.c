@@ -137,7 +137,6 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     CP_INFO_SET32(crashing_apic_id, cpu->apic_id);
     CP_INFO_SET64(tsc_crash_entry, tsc_entry);
     cp_info_set_reason(reason);
-    say_crash(cpu, reason);
 
     rewrite_gates(self);
     /* Every gate store must be visible before any victim can take the NMI. */
@@ -145,6 +144,9 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     send_nmis(self);
     tsc_sent = cp_hw_rdtsc();
     CP_INFO_SET64(tsc_nmis_sent, tsc_sent);
+    /* Only now the console, which may be slow: the other CPUs are already
+     * being stopped while it prints. */
+    say_crash(cpu, reason);
 
     tsc_end = wait_for_answers(expected, tsc_sent);
     CP_INFO_SET64(tsc_wait_end, tsc_end);

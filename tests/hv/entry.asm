@@ -117,6 +117,20 @@ hv_vector_stubs:
 
 section .text
 
+; PAINT_STACK: fill the STACK_PAINT bytes below RSP with 0xa5, so the dump
+; shows how deep the NMI path went on this (IST-less) stack: the kdump
+; verifier finds the lowest byte that changed. Clobbers rax, rcx, and rdi
+; is kept.
+%define STACK_PAINT 2048
+%macro PAINT_STACK 0
+    push rdi
+    lea rdi, [rsp - STACK_PAINT]
+    mov ecx, STACK_PAINT
+    mov al, 0xa5
+    rep stosb
+    pop rdi
+%endmacro
+
 ; void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready): never
 ; returns. Spins with interrupts off and r8..r15 = 0x5e00000000000000 |
 ; cpu << 16 | register number, the values the verifier expects in this CPU's
@@ -124,6 +138,7 @@ section .text
 ; finds RIP in hv_spin_loop .. hv_spin_loop_end.
 FUNC hv_spin_sentinels
     cli
+    PAINT_STACK
     mov rax, 0x5e00000000000000
     shl rdi, 16
     or rax, rdi
@@ -148,6 +163,7 @@ hv_spin_sentinels.end:
 ; loop (an NMI still wakes it); *ready is set just before.
 FUNC hv_halt_forever
     cli
+    PAINT_STACK
     mov dword [rdi], 1
 .again:
     hlt

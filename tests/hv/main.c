@@ -97,7 +97,7 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
 {
     const char *p = platform.cmdline;
     size_t n = hv_snprintf(out, size, "%s cp.cpus=%u cp.crasher=%u cp.reason=scenario-%s cp.lowmem=0x%lx "
-                                      "cp.spin=0x%lx-0x%lx",
+                                      "cp.paint=2048 cp.spin=0x%lx-0x%lx",
                            base, hv_nr_cpus, run.crasher, run.name, (uint64_t)LOWMEM_MARK,
                            (uint64_t)(uintptr_t)hv_spin_loop, (uint64_t)(uintptr_t)hv_spin_loop_end);
 

@@ -208,6 +208,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.corrupt")) {
             v = value_of(w);
             e->corrupt = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.paint")) {
+            v = value_of(w);
+            e->paint = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.absent")) {
             parse_list(value_of(w), e, CRASHPATH_OUTCOME_NOT_PRESENT);
         }
@@ -327,8 +330,11 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, "CPU outcome differs: cpu, outcome", i, got);
         return;
     }
-    if (got == CRASHPATH_OUTCOME_ANSWERED)
+    if (got == CRASHPATH_OUTCOME_ANSWERED) {
         c->res->answered++;
+        if (s->note.answer_tsc > c->res->last_answer_tsc)
+            c->res->last_answer_tsc = s->note.answer_tsc;
+    }
     if (got != CRASHPATH_OUTCOME_CRASHER && got != CRASHPATH_OUTCOME_ANSWERED)
         return;
     if (!(s->note.flags & CRASHPATH_CPUF_REGS_SAVED) || !s->have_prs) {
@@ -413,6 +419,80 @@ static void check_lowmem(struct ctx *c, const struct phdr *ph, uint32_t n)
 
 #define MAX_PHDRS 512
 
+/* Dump offset of a virtual address, through the PT_LOADs' p_vaddr. */
+static int vaddr_to_offset(const struct phdr *ph, uint32_t n, uint64_t va, uint64_t len, uint64_t *off)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (ph[i].type == 1 && va >= ph[i].vaddr && va + len <= ph[i].vaddr + ph[i].memsz && va + len > va) {
+            *off = ph[i].offset + (va - ph[i].vaddr);
+            return 0;
+        }
+    return -1;
+}
+
+/* How deep the NMI path went on a victim's stack: the hypervisor painted
+ * e->paint bytes below RSP with 0xa5; the lowest byte that changed marks
+ * the deepest write (hardware frame included). */
+static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
+{
+    static uint8_t stack[4096];
+    uint32_t len = c->e->paint;
+
+    if (!len || len > sizeof(stack))
+        return;
+    for (uint32_t i = 0; i < c->e->cpus && i < CHECK_MAX_CPUS; i++) {
+        uint64_t rsp = seen[i].regs[19], off;
+        uint32_t low = 0;
+
+        if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs)
+            continue;
+        /* 8 bytes right below RSP hold the painter's saved register */
+        if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))
+            continue;
+        while (low < len && stack[low] == 0xa5)
+            low++;
+        c->res->stack_used[i] = (uint16_t)(len + 8 - low);
+        if (low == 0)
+            fail_msg(c, "victim stack use exceeds the painted area: cpu, bytes", i, len);
+        if (c->res->stack_used[i] > c->res->stack_max)
+            c->res->stack_max = c->res->stack_used[i];
+    }
+}
+
+void check_report_bench(const struct check_result *res, uint32_t cpus, void (*say)(const char *line))
+{
+    struct line l = { .len = 0 };
+    const struct crashpath_info_note *in = &res->info;
+
+    l_str(&l, "BENCH khz=");
+    l_num(&l, in->tsc_khz, 0);
+    l_str(&l, " entry=");
+    l_num(&l, in->tsc_crash_entry, 0);
+    l_str(&l, " sent=");
+    l_num(&l, in->tsc_nmis_sent, 0);
+    l_str(&l, " wait_end=");
+    l_num(&l, in->tsc_wait_end, 0);
+    l_str(&l, " last_answer=");
+    l_num(&l, res->last_answer_tsc, 0);
+    l_str(&l, " handoff=");
+    l_num(&l, in->tsc_handoff, 0);
+    l_str(&l, " integrity_ticks=");
+    l_num(&l, in->integrity_ticks, 0);
+    l_str(&l, " stack_max=");
+    l_num(&l, res->stack_max, 0);
+    say(l.buf);
+    for (uint32_t i = 0; i < cpus && i < CHECK_MAX_CPUS; i++) {
+        if (!res->stack_used[i])
+            continue;
+        l.len = 0;
+        l_str(&l, "STACK cpu=");
+        l_num(&l, i, 0);
+        l_str(&l, " bytes=");
+        l_num(&l, res->stack_used[i], 0);
+        say(l.buf);
+    }
+}
+
 void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
                 void (*say)(const char *line))
 {
@@ -448,6 +528,9 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
     for (uint32_t i = 0; i < e->cpus && i < CHECK_MAX_CPUS; i++)
         check_cpu(&c, i);
     check_info(&c);
+    if (have_info)
+        res->info = info;
     if (e->lowmem)
         check_lowmem(&c, ph, n);
+    measure_stacks(&c, ph, n);
 }

@@ -18,6 +18,7 @@ struct check_expect {
     int sentinel;                 /* cp.sentinel=1: victims spun with r8..r15 sentinels */
     uint64_t spin_lo, spin_hi;    /* cp.spin=lo-hi: where a spinning victim's RIP must be */
     uint32_t corrupt;             /* cp.corrupt: CRASHPATH_SEGMENT_* bits expected corrupt, 0 = intact */
+    uint32_t paint;               /* cp.paint: bytes below each victim's RSP painted 0xa5 before the crash */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
 };
 
@@ -35,7 +36,15 @@ struct check_result {
     uint32_t cpu_notes;           /* crashpath CPU notes seen */
     uint32_t answered;
     char first[160];              /* the first failure, for the verdict line */
+    /* measurements, for make bench */
+    struct crashpath_info_note info;
+    uint64_t last_answer_tsc;     /* latest answer_tsc of an answered victim */
+    uint32_t stack_max;           /* deepest NMI-path stack use seen, bytes */
+    uint16_t stack_used[CHECK_MAX_CPUS];   /* per CPU; 0 = not measured */
 };
+
+/* One "BENCH ..." line and one "STACK cpu=N bytes=B" line per measured CPU. */
+void check_report_bench(const struct check_result *res, uint32_t cpus, void (*say)(const char *line));
 
 /* Parse the cp.* tokens and elfcorehdr= of a kernel command line. */
 void check_parse_cmdline(const char *cmdline, struct check_expect *e);

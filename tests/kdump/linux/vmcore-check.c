@@ -124,6 +124,7 @@ int main(int argc, char **argv)
     if (vmcore_fd < 0)
         finish(0, "no /proc/vmcore: the kernel rejected the ELF core header");
     check_dump(&reader, &expect, &result, say);
+    check_report_bench(&result, expect.cpus, say);
     copy_dump(disk);
     if (result.failures)
         finish(0, result.first);

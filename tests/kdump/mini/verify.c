@@ -176,6 +176,7 @@ void verify_main(const uint8_t *boot_params)
             *(volatile uint8_t *)(uintptr_t)(expect.lowmem + i) = 0;
     reader.header = expect.elfcorehdr;
     check_dump(&reader, &expect, &result, say);
+    check_report_bench(&result, expect.cpus, say);
     if (!nmi_ok)
         finish(0, "NMIs blocked on entry to the kdump kernel");
     if (result.failures)

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""bench.py — `make bench`: crashpath's numbers, measured the same way every time. Timings come
+from the dump itself (the crash-info note's TSCs and each CPU's answer TSC), read back by the
+mini verifier; host wall time from the console. Nothing here is a test: no time is asserted.
+
+Writes the table to the terminal, build/bench/results.json and build/bench/latency.svg."""
+import argparse
+import datetime
+import importlib.machinery
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "build", "bench")
+runner = importlib.machinery.SourceFileLoader(
+    "run_scenarios", os.path.join(ROOT, "tests", "run-scenarios")).load_module()
+
+CPU_COUNTS = [2, 4, 8, 16, 32, 64, 128, 255]
+SEND_MODES = {"per-cpu": "send=per", "all-but-self": "send=all"}
+CLOCKS = {"tcg": [], "icount": ["-icount", "shift=0,sleep=off"]}
+# -icount makes all vCPUs share one host thread in round-robin: a boot costs
+# seconds at 8 CPUs and minutes beyond 16, so the icount column stops here
+# unless --icount-max-cpus says otherwise.
+ICOUNT_MAX_CPUS = 8
+STACK_BUDGET = 512
+TEXT_BUDGET = 8192
+
+
+def one_run(cpus, send, clock, index):
+    row = {
+        "name": f"bench-{cpus}-{send}-{clock}-{index}", "cpus": cpus, "apic": "x2apic", "cpu": "max",
+        "target": "mini", "timeout": 600.0, "scenario": "halt", "crasher": "last",
+        "expect": SEND_MODES[send], "events": [], "halt_on": None, "qemu_extra": CLOCKS[clock],
+    }
+    seen = {}
+
+    def watch(line):
+        now = time.time()
+        if "crashpath: CPU" in line and "crashing" in line:
+            seen.setdefault("crash", now)
+        if line.startswith("VERDICT:"):
+            seen.setdefault("verdict", now)
+        if "BENCH " in line:
+            seen["bench"] = dict(kv.split("=") for kv in line.split("BENCH ", 1)[1].split())
+        if "STACK cpu=" in line:
+            f = dict(kv.split("=") for kv in line.split("STACK ", 1)[1].split())
+            seen.setdefault("stacks", {})[int(f["cpu"])] = int(f["bytes"])
+
+    ok, what, elapsed, log_path = runner.run_row(row, False, watch)
+    if not ok or "bench" not in seen:
+        raise SystemExit(f"bench: run {row['name']} failed: {what} (console: {log_path})")
+    b = {k: int(v) for k, v in seen["bench"].items()}
+    us = lambda ticks: ticks * 1000.0 / b["khz"]
+    return {
+        "shootdown_us": us(b["last_answer"] - b["entry"]) if cpus > 1 else 0.0,
+        "entry_to_jump_us": us(b["handoff"] - b["entry"]),
+        "integrity_us": us(b["integrity_ticks"]),
+        "wall_crash_to_verdict_s": seen["verdict"] - seen["crash"],
+        "stack_max": b["stack_max"],
+        "stacks": seen.get("stacks", {}),
+    }
+
+
+def library_size():
+    out = subprocess.run(["size", "-A", os.path.join(ROOT, "build", "libcrashpath.a")],
+                         capture_output=True, text=True).stdout
+    sizes = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] in (".text", ".data", ".bss", ".rodata"):
+            sizes[parts[0]] = sizes.get(parts[0], 0) + int(parts[1])
+    return sizes
+
+
+def svg_plot(results, path):
+    """Median shootdown latency against CPU count, one line per send mode and clock."""
+    w, h, left, bottom = 720, 420, 70, 50
+    series = {}
+    for r in results:
+        series.setdefault((r["send"], r["clock"]), []).append((r["cpus"], r["shootdown_median_us"]))
+    ymax = max(v for pts in series.values() for _, v in pts) * 1.1 or 1
+    xs = sorted({r["cpus"] for r in results})
+    xpos = lambda c: left + (w - left - 20) * xs.index(c) / max(len(xs) - 1, 1)
+    ypos = lambda v: h - bottom - (h - bottom - 20) * v / ymax
+    colors = {("per-cpu", "tcg"): "#1f77b4", ("all-but-self", "tcg"): "#d62728",
+              ("per-cpu", "icount"): "#6baed6", ("all-but-self", "icount"): "#fc9272"}
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{w / 2}" y="16" text-anchor="middle">crashpath shootdown latency (median, guest TSC)</text>',
+           f'<line x1="{left}" y1="{h - bottom}" x2="{w - 20}" y2="{h - bottom}" stroke="black"/>',
+           f'<line x1="{left}" y1="20" x2="{left}" y2="{h - bottom}" stroke="black"/>',
+           f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">CPUs</text>',
+           f'<text x="15" y="{h / 2}" transform="rotate(-90 15 {h / 2})" text-anchor="middle">microseconds</text>']
+    for c in xs:
+        out.append(f'<text x="{xpos(c)}" y="{h - bottom + 16}" text-anchor="middle">{c}</text>')
+    for i in range(6):
+        v = ymax * i / 5
+        out.append(f'<text x="{left - 6}" y="{ypos(v) + 4}" text-anchor="end">{v:.0f}</text>')
+        out.append(f'<line x1="{left}" y1="{ypos(v)}" x2="{w - 20}" y2="{ypos(v)}" stroke="#eee"/>')
+    for n, (key, pts) in enumerate(sorted(series.items())):
+        pts.sort()
+        d = " ".join(f"{xpos(c):.1f},{ypos(v):.1f}" for c, v in pts)
+        out.append(f'<polyline points="{d}" fill="none" stroke="{colors.get(key, "black")}" stroke-width="2"/>')
+        out.append(f'<text x="{left + 10}" y="{36 + 16 * n}" fill="{colors.get(key, "black")}">{key[0]}, {key[1]}</text>')
+    out.append("</svg>")
+    open(path, "w").write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cpus", default=",".join(map(str, CPU_COUNTS)))
+    ap.add_argument("--icount-max-cpus", type=int, default=ICOUNT_MAX_CPUS)
+    args = ap.parse_args()
+    counts = [int(c) for c in args.cpus.split(",")]
+    os.makedirs(OUT, exist_ok=True)
+    results, warnings = [], []
+    print(f"{'CPUs':>4} {'send':<12} {'clock':<6} {'shootdown med/max us':>22} {'entry->jump us':>15} "
+          f"{'SHA-256 us':>11} {'wall s':>7} {'stack max':>9}", flush=True)
+    for cpus in counts:
+        for send in SEND_MODES:
+            for clock in CLOCKS:
+                if clock == "icount" and cpus > args.icount_max_cpus:
+                    continue
+                runs = [one_run(cpus, send, clock, i) for i in range(args.runs)]
+                sd = [r["shootdown_us"] for r in runs]
+                r = {
+                    "cpus": cpus, "send": send, "clock": clock, "runs": len(runs),
+                    "shootdown_median_us": statistics.median(sd), "shootdown_max_us": max(sd),
+                    "entry_to_jump_median_us": statistics.median(x["entry_to_jump_us"] for x in runs),
+                    "integrity_median_us": statistics.median(x["integrity_us"] for x in runs),
+                    "wall_crash_to_verdict_median_s": statistics.median(x["wall_crash_to_verdict_s"] for x in runs),
+                    "stack_max_bytes": max(x["stack_max"] for x in runs),
+                    "stack_per_cpu_last_run": runs[-1]["stacks"],
+                }
+                results.append(r)
+                print(f"{cpus:>4} {send:<12} {clock:<6} {r['shootdown_median_us']:>10.0f} / {r['shootdown_max_us']:<9.0f} "
+                      f"{r['entry_to_jump_median_us']:>15.0f} {r['integrity_median_us']:>11.0f} "
+                      f"{r['wall_crash_to_verdict_median_s']:>7.2f} {r['stack_max_bytes']:>9}", flush=True)
+                if r["stack_max_bytes"] > STACK_BUDGET:
+                    warnings.append(f"WARNING: {cpus} CPUs {send} {clock}: victim stack use "
+                                    f"{r['stack_max_bytes']} bytes exceeds the {STACK_BUDGET}-byte budget")
+    size = library_size()
+    print(f"\nlibcrashpath.a: .text {size.get('.text', 0)} bytes, .rodata {size.get('.rodata', 0)}, "
+          f".data {size.get('.data', 0)}, .bss {size.get('.bss', 0)}")
+    if size.get(".text", 0) > TEXT_BUDGET:
+        warnings.append(f"WARNING: .text {size['.text']} bytes exceeds the {TEXT_BUDGET}-byte budget")
+    for wline in warnings:
+        print(wline)
+    qemu = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    meta = {"date": datetime.date.today().isoformat(), "qemu": qemu, "host_cpu": cpu,
+            "host": platform.platform(), "runs_per_point": args.runs}
+    json.dump({"meta": meta, "results": results, "library_size": size, "warnings": warnings},
+              open(os.path.join(OUT, "results.json"), "w"), indent=1)
+    svg_plot(results, os.path.join(OUT, "latency.svg"))
+    print(f"\nwrote build/bench/results.json and build/bench/latency.svg ({meta['date']}, {qemu}, {cpu})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
