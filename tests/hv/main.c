@@ -19,10 +19,13 @@ extern const uint8_t __image_phys[], __image_virt[], __image_end[];
 
 enum scenario { SC_HALT, SC_SPIN, SC_NMI };
 
+#define NO_CPU 0xffffffffu
+
 static struct {
     enum scenario scenario;
     const char *name;
     uint32_t crasher;
+    uint32_t stuck;             /* a CPU that sits in its own NMI handler, NMIs blocked */
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
 } run;
@@ -48,6 +51,9 @@ static void parse_scenario(void)
         run.crasher = buf[0] == 'l' ? hv_nr_cpus - 1 : (uint32_t)parse_u64(buf, 0);
     if (run.crasher >= hv_nr_cpus)
         hv_fail("crash_cpu %u: only %u CPUs", run.crasher, hv_nr_cpus);
+    run.stuck = cmdline_get("stuck_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
+        hv_fail("stuck_cpu %u: not a victim", run.stuck);
 }
 
 /* ---- crashpath ---- */
@@ -225,6 +231,13 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
         wait_for_go();
     if (c->index == run.crasher)
         crash_now();
+    if (c->index == run.stuck) {
+        /* Into our own NMI handler, which never leaves (see hv_exception):
+         * the shootdown NMI stays latched behind it. */
+        lapic_send_ipi(c->apic_id, 0x4400);
+        for (;;)
+            cpu_relax();
+    }
     if (run.scenario == SC_HALT)
         hv_halt_forever(&c->role_ready);
     hv_spin_sentinels(c->index, &c->role_ready);
@@ -236,6 +249,13 @@ void hv_exception(struct crashpath_regs *frame, uint64_t vector)
     int err;
 
     if (vector == 2) {
+        if (this_cpu()->index == run.stuck) {
+            /* A victim stuck in its own NMI handler: it cannot take the
+             * shootdown NMI, and the crasher must give up on it in time. */
+            this_cpu()->role_ready = 1;
+            for (;;)
+                cpu_relax();
+        }
         if (run.nmi_armed && this_cpu()->index == run.crasher) {
             run.nmi_armed = 0;
             err = crashpath_crash("scenario-nmi", frame);
