@@ -121,6 +121,10 @@ MUTANTS = [
     ("corrupt kdump kernel entered without a check",
      "crash/handoff.c", "if (check_segments() && !(cp_kdump.flags & CRASHPATH_KDUMP_JUMP_IF_CORRUPT))",
      "if (0 && check_segments())", "scenario:corrupt-kernel-halts"),
+    ("APIC mode cached (seen under QEMU)",
+     "apic/apic.c", "uint64_t base = cp_hw_rdmsr(MSR_IA32_APIC_BASE);\n    uint32_t regs[4];",
+     "static uint64_t cached;\n    uint64_t base = cached ? cached : (cached = cp_hw_rdmsr(MSR_IA32_APIC_BASE));\n    uint32_t regs[4];",
+     "scenario:victim-went-x2apic-4"),
     ("no low-memory backup before the jump",
      "entry/handoff.asm", "    rep movsq\n", "", "scenario:halt-bsp-2-xapic"),
 ]

@@ -26,6 +26,9 @@ static struct {
     const char *name;
     uint32_t crasher;
     uint32_t stuck;             /* a CPU that sits in its own NMI handler, NMIs blocked */
+    uint32_t nostart;           /* a CPU in the MADT that is never started */
+    uint32_t lapic_off;         /* a victim that software-disables its LAPIC before the crash */
+    uint32_t to_x2apic;         /* a victim that switches to x2APIC after crashpath_init */
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
 } run;
@@ -52,6 +55,10 @@ static void parse_scenario(void)
     if (run.crasher >= hv_nr_cpus)
         hv_fail("crash_cpu %u: only %u CPUs", run.crasher, hv_nr_cpus);
     run.stuck = cmdline_get("stuck_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.lapic_off = cmdline_get("lapic_off_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.to_x2apic = cmdline_get("x2apic_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    if (run.to_x2apic != NO_CPU && hv_x2apic)
+        hv_fail("x2apic_cpu needs apic=xapic");
     if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
         hv_fail("stuck_cpu %u: not a victim", run.stuck);
 }
@@ -75,7 +82,7 @@ static void configure_crashpath(void)
     for (uint32_t i = 0; i < hv_nr_cpus; i++) {
         cp_cpus[i].index = i;
         cp_cpus[i].apic_id = hv_cpus[i].apic_id;
-        cp_cpus[i].flags = CRASHPATH_CPU_PRESENT;
+        cp_cpus[i].flags = hv_cpus[i].online ? CRASHPATH_CPU_PRESENT : 0;
         cp_cpus[i].idt_base = (uint64_t)(uintptr_t)hv_cpus[i].idt;
         cp_cpus[i].idt_limit = sizeof(hv_cpus[i].idt) - 1;
         cp_cpus[i].notes = cpu_notes[i];
@@ -185,7 +192,7 @@ static void mark_low_memory(void)
 static void wait_for_victims(void)
 {
     for (uint32_t i = 0; i < hv_nr_cpus; i++)
-        if (i != run.crasher)
+        if (i != run.crasher && hv_cpus[i].online)
             while (!hv_cpus[i].role_ready)
                 cpu_relax();
 }
@@ -231,6 +238,15 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
         wait_for_go();
     if (c->index == run.crasher)
         crash_now();
+    if (c->index == run.lapic_off) {
+        /* Software-disabled: the ICR and the ID still work (SDM 10.4.7.2),
+         * and an NMI IPI is still accepted. */
+        lapic_write(0xf0, lapic_read(0xf0) & ~0x100u);
+    }
+    if (c->index == run.to_x2apic) {
+        /* Behind crashpath's back: it must read the mode again at crash time. */
+        wrmsr(0x1b, rdmsr(0x1b) | (1ull << 10));
+    }
     if (c->index == run.stuck) {
         /* Into our own NMI handler, which never leaves (see hv_exception):
          * the shootdown NMI stays latched behind it. */
@@ -297,7 +313,8 @@ static void setup_cpus(void)
         hv_cpus[i].index = i;
     cpu_init_this(&hv_cpus[0]);
     hv_cpus[0].online = 1;
-    smp_start_aps(0);
+    /* nostart=N: a CPU the MADT lists but that stays in wait-for-SIPI */
+    smp_start_aps(cmdline_get("nostart", buf, sizeof(buf)) ? (int)parse_u64(buf, 0) : 0);
 }
 
 void hv_main(uint32_t mb_info_phys)

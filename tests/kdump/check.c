@@ -208,6 +208,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.corrupt")) {
             v = value_of(w);
             e->corrupt = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.x2apic_cpu")) {
+            v = value_of(w);
+            e->x2apic_cpu = (uint32_t)parse_num(&v) + 1;
         } else if (key_is(w, "cp.paint")) {
             v = value_of(w);
             e->paint = (uint32_t)parse_num(&v);
@@ -343,6 +346,8 @@ static void check_cpu(struct ctx *c, uint32_t i)
     }
     if (s->pid != i + 1)
         fail_msg(c, "pr_pid is not index + 1: cpu, pid", i, s->pid);
+    if (c->e->x2apic_cpu == i + 1 && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
+        fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
     if (got == CRASHPATH_OUTCOME_ANSWERED && s->note.saves != 1)
         fail_msg(c, "registers saved more than once: cpu, saves", i, s->note.saves);
     if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel) {
