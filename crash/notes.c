@@ -178,3 +178,8 @@ void cp_info_mark_not_answered(uint32_t index)
     __builtin_memcpy(&v, word, sizeof(v));
     put64(word, v | (1ull << (index % 64u)));
 }
+
+int cp_notes_regs_saved(const struct cp_cpu *cpu)
+{
+    return (get32(cpu->notes + CPN(flags)) & CRASHPATH_CPUF_REGS_SAVED) != 0;
+}

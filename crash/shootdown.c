@@ -185,6 +185,10 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const 
          * so the host reboots instead of deadlocking (Xen 470f58c159). */
         if (prev == self)
             return CRASHPATH_ERR_REENTERED;
+        /* This CPU is a victim already and faulted inside its victim path
+         * (the stop hook): finish parking, keeping what it saved. */
+        if (cp_state.cpus[self].in_victim)
+            cp_victim(self, ctx, CRASHPATH_CPUF_FAULTED);
         /* Another CPU won: save our own registers as a victim and park. */
         cp_victim(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
     }

@@ -96,11 +96,15 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
     struct cp_cpu *cpu = &cp_state.cpus[pos];
 
     cp_hw_cli();
+    cpu->in_victim = 1;
     /* Once per CPU; the flag is set after the work, so a re-entry part-way
      * through (a nested NMI after an unblocking IRET) does it all again
-     * rather than leave it half done (Xen's crash_save_done). */
+     * rather than leave it half done (Xen's crash_save_done). A fault inside
+     * the path (the host's panic path called back into us) keeps the
+     * interrupted registers already saved: the fault's are the hook's. */
     if (!cpu->work_done) {
-        cp_notes_save_regs(cpu, regs);
+        if (!(extra_flags & CRASHPATH_CPUF_FAULTED) || !cp_notes_regs_saved(cpu))
+            cp_notes_save_regs(cpu, regs);
         cp_notes_add_flags(cpu, extra_flags);
         run_stop_hook(cpu);
         cp_cpu_shutdown(cpu);

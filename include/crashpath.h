@@ -364,6 +364,9 @@ enum crashpath_outcome {
 #define CRASHPATH_CPUF_LAPIC_QUIET  0x040u  /* LVTs masked, LAPIC software-disabled */
 #define CRASHPATH_CPUF_VIA_VMEXIT   0x080u  /* parked through crashpath_nmi_vmexit */
 #define CRASHPATH_CPUF_LATE_CRASHER 0x100u  /* entered crashpath_crash while another CPU crashed */
+#define CRASHPATH_CPUF_FAULTED      0x200u  /* the host's panic path was entered from inside this
+                                               CPU's victim path (a fault in the stop hook); the
+                                               saved registers stay the interrupted ones */
 
 struct crashpath_cpu_note {
     uint32_t format;       /* CRASHPATH_NOTE_FORMAT */

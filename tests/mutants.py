@@ -125,6 +125,9 @@ MUTANTS = [
      "apic/apic.c", "uint64_t base = cp_hw_rdmsr(MSR_IA32_APIC_BASE);\n    uint32_t regs[4];",
      "static uint64_t cached;\n    uint64_t base = cached ? cached : (cached = cp_hw_rdmsr(MSR_IA32_APIC_BASE));\n    uint32_t regs[4];",
      "scenario:victim-went-x2apic-4"),
+    ("a fault inside the victim path is taken for a second crasher",
+     "crash/shootdown.c", "        if (cp_state.cpus[self].in_victim)\n            cp_victim(self, ctx, CRASHPATH_CPUF_FAULTED);\n", "",
+     "scenario:gp-in-stop-hook-4"),
     ("no low-memory backup before the jump",
      "entry/handoff.asm", "    rep movsq\n", "", "scenario:halt-bsp-2-xapic"),
 ]

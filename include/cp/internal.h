@@ -32,6 +32,7 @@ struct cp_cpu {
     volatile uint32_t work_done;    /* victim work finished (set after the work) */
     volatile uint32_t answered;     /* set once, by atomic exchange */
     volatile uint32_t hook_entered; /* stop hook called at most once */
+    volatile uint32_t in_victim;    /* inside cp_victim: a crash entry now is a fault there */
     volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
 };
 
@@ -91,6 +92,7 @@ void cp_notes_prepare_info(void);
 /* Save the interrupted registers and control state of the calling CPU. */
 void cp_notes_save_regs(const struct cp_cpu *cpu, const struct crashpath_regs *regs);
 void cp_notes_add_flags(const struct cp_cpu *cpu, uint32_t flags);
+int cp_notes_regs_saved(const struct cp_cpu *cpu);
 void cp_notes_set_answer_tsc(const struct cp_cpu *cpu, uint64_t tsc);
 /* Set the outcome if none is set yet; returns the outcome in force. */
 uint32_t cp_notes_claim_outcome(const struct cp_cpu *cpu, uint32_t outcome);

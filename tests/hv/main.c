@@ -73,6 +73,17 @@ static void crash_console(const char *msg, size_t len)
     console_write("\n", 1);
 }
 
+/* Scenario gp_in_hook_cpu=N: the host's stop hook takes a #GP on CPU N (a
+ * non-canonical access), and the host's #GP handler panics as usual. */
+static uint32_t gp_hook_cpu = 0xffffffffu;
+
+static void faulting_stop_hook(uint32_t cpu_index, void *arg)
+{
+    (void)arg;
+    if (cpu_index == gp_hook_cpu)
+        (void)*(volatile uint64_t *)(uintptr_t)0x8000000000000000ull;
+}
+
 static void configure_crashpath(void)
 {
     struct crashpath_config cfg = { 0 };
@@ -99,6 +110,10 @@ static void configure_crashpath(void)
     cfg.info_note = info_note;
     cfg.info_note_phys = hv_virt_to_phys(info_note);
     cfg.console = crash_console;
+    if (cmdline_get("gp_in_hook_cpu", buf, sizeof(buf))) {
+        gp_hook_cpu = (uint32_t)parse_u64(buf, 0);
+        cfg.stop_cpu = faulting_stop_hook;
+    }
     err = crashpath_init(&cfg);
     if (err)
         hv_fail("crashpath_init: %s (%d)", crashpath_strerror(err), err);

@@ -208,6 +208,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.corrupt")) {
             v = value_of(w);
             e->corrupt = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.faulted")) {
+            v = value_of(w);
+            e->faulted_cpu = (uint32_t)parse_num(&v) + 1;
         } else if (key_is(w, "cp.x2apic_cpu")) {
             v = value_of(w);
             e->x2apic_cpu = (uint32_t)parse_num(&v) + 1;
@@ -346,6 +349,10 @@ static void check_cpu(struct ctx *c, uint32_t i)
     }
     if (s->pid != i + 1)
         fail_msg(c, "pr_pid is not index + 1: cpu, pid", i, s->pid);
+    if (c->e->faulted_cpu == i + 1 &&
+        (s->note.flags & (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED | CRASHPATH_CPUF_HOOK_DONE)) !=
+            (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED))
+        fail_msg(c, "note does not say the stop hook faulted: cpu, flags", i, s->note.flags);
     if (c->e->x2apic_cpu == i + 1 && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
         fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
     if (got == CRASHPATH_OUTCOME_ANSWERED && s->note.saves != 1)

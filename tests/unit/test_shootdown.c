@@ -640,3 +640,37 @@ TEST(shootdown_crash_with_an_exception_frame_records_that_frame)
     check_victim(2);
     check_no_faults(3);
 }
+
+/* The host's stop hook faults on CPU 2; the host's fault handler panics,
+ * i.e. calls crashpath_crash from inside the victim path. */
+static void faulting_stop_hook(uint32_t index, void *arg)
+{
+    (void)arg;
+    if (index == 2)
+        crashpath_crash("#GP in the stop hook", NULL);
+}
+
+TEST(shootdown_fault_in_the_stop_hook_still_parks_and_says_so)
+{
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    cfg.stop_cpu = faulting_stop_hook;
+    run_crash(4, 0, NULL);
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_FAULTED);
+    CHECK(n.flags & CRASHPATH_CPUF_HOOK_CALLED);
+    CHECK(!(n.flags & CRASHPATH_CPUF_HOOK_DONE));
+    CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
+    CHECK_EQ(n.saves, 1);                       /* the interrupted registers were kept */
+    CHECK(rip_in_spin(prs.pr_reg[RIP]));
+    check_sentinels(&prs);
+    CHECK_EQ(cp_state.nr_answered, 3);
+    check_info(0, 0);
+    check_victim(1);
+    check_victim(3);
+    check_no_faults(4);
+}
