@@ -128,6 +128,9 @@ MUTANTS = [
     ("a fault inside the victim path is taken for a second crasher",
      "crash/shootdown.c", "        if (cp_state.cpus[self].in_victim)\n            cp_victim(self, ctx, CRASHPATH_CPUF_FAULTED);\n", "",
      "scenario:gp-in-stop-hook-4"),
+    ("crasher leaves its LAPIC live (LINT1 unmasked) into the hand-off",
+     "crash/shootdown.c", "    cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);\n    cp_cpu_shutdown(cpu);\n",
+     "    cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);\n", "scenario:nmi-storm-4-xapic"),
     ("no low-memory backup before the jump",
      "entry/handoff.asm", "    rep movsq\n", "", "scenario:halt-bsp-2-xapic"),
 ]

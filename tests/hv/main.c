@@ -219,6 +219,10 @@ __attribute__((noreturn)) static void crash_now(void)
     int err;
 
     wait_for_victims();
+    /* crash_delay_ms=N: let injected events (an NMI storm) hit the running
+     * machine for a while before the crash. */
+    if (cmdline_get("crash_delay_ms", reason, sizeof(reason)))
+        delay_us(parse_u64(reason, 0) * 1000);
     hv_printf("hv: CPU %u crashing (scenario %s)\n", c->index, run.name);
     if (run.scenario == SC_NMI) {
         /* Panic from NMI context, as an NMI watchdog would: NMIs are then
