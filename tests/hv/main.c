@@ -29,6 +29,8 @@ static struct {
     uint32_t nostart;           /* a CPU in the MADT that is never started */
     uint32_t lapic_off;         /* a victim that software-disables its LAPIC before the crash */
     uint32_t to_x2apic;         /* a victim that switches to x2APIC after crashpath_init */
+    uint32_t crasher2;          /* a second CPU that crashes at the same moment */
+    volatile uint32_t at_line;  /* crashers ready at the shared start line */
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
 } run;
@@ -55,6 +57,9 @@ static void parse_scenario(void)
     if (run.crasher >= hv_nr_cpus)
         hv_fail("crash_cpu %u: only %u CPUs", run.crasher, hv_nr_cpus);
     run.stuck = cmdline_get("stuck_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.crasher2 = cmdline_get("crash_cpu2", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    if (run.crasher2 != NO_CPU && (run.crasher2 >= hv_nr_cpus || run.crasher2 == run.crasher))
+        hv_fail("crash_cpu2 %u: not a second CPU", run.crasher2);
     run.lapic_off = cmdline_get("lapic_off_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     run.to_x2apic = cmdline_get("x2apic_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     if (run.to_x2apic != NO_CPU && hv_x2apic)
@@ -207,7 +212,7 @@ static void mark_low_memory(void)
 static void wait_for_victims(void)
 {
     for (uint32_t i = 0; i < hv_nr_cpus; i++)
-        if (i != run.crasher && hv_cpus[i].online)
+        if (i != run.crasher && i != run.crasher2 && hv_cpus[i].online)
             while (!hv_cpus[i].role_ready)
                 cpu_relax();
 }
@@ -233,6 +238,12 @@ __attribute__((noreturn)) static void crash_now(void)
             cpu_relax();
     }
     hv_snprintf(reason, sizeof(reason), "scenario-%s", run.name);
+    if (run.crasher2 != NO_CPU) {
+        /* Two crashers released by one shared flag: both at the line, then go. */
+        __atomic_add_fetch(&run.at_line, 1, __ATOMIC_SEQ_CST);
+        while (__atomic_load_n(&run.at_line, __ATOMIC_ACQUIRE) < 2)
+            ;
+    }
     err = crashpath_crash(reason, NULL);
     hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);
 }
@@ -255,7 +266,7 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
 {
     if (c->index)
         wait_for_go();
-    if (c->index == run.crasher)
+    if (c->index == run.crasher || c->index == run.crasher2)
         crash_now();
     if (c->index == run.lapic_off) {
         /* Software-disabled: the ICR and the ID still work (SDM 10.4.7.2),

@@ -170,6 +170,9 @@ static void parse_list(const char *v, struct check_expect *e, uint8_t outcome)
 
 void check_parse_cmdline(const char *s, struct check_expect *e)
 {
+    /* Every field starts from zero (volatile: no memset in the freestanding verifier). */
+    for (uint32_t i = 0; i < sizeof(*e); i++)
+        ((volatile uint8_t *)e)[i] = 0;
     for (uint32_t i = 0; i < CHECK_MAX_CPUS; i++)
         e->outcome[i] = CRASHPATH_OUTCOME_ANSWERED;
     while (*s) {
@@ -208,6 +211,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.corrupt")) {
             v = value_of(w);
             e->corrupt = (uint32_t)parse_num(&v);
+        } else if (key_is(w, "cp.crasher2")) {
+            v = value_of(w);
+            e->crasher2 = (uint32_t)parse_num(&v) + 1;
         } else if (key_is(w, "cp.faulted")) {
             v = value_of(w);
             e->faulted_cpu = (uint32_t)parse_num(&v) + 1;
@@ -355,7 +361,10 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, "note does not say the stop hook faulted: cpu, flags", i, s->note.flags);
     if (c->e->x2apic_cpu == i + 1 && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
         fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
-    if (got == CRASHPATH_OUTCOME_ANSWERED && s->note.saves != 1)
+    /* A CPU that lost the crash election saves its own registers, and again
+     * if the shootdown NMI interrupts it part-way (re-entry redoes the work). */
+    if (got == CRASHPATH_OUTCOME_ANSWERED &&
+        s->note.saves != 1 && !((s->note.flags & CRASHPATH_CPUF_LATE_CRASHER) && s->note.saves == 2))
         fail_msg(c, "registers saved more than once: cpu, saves", i, s->note.saves);
     if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel) {
         for (uint32_t r = 8; r <= 15; r++) {
@@ -456,7 +465,9 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
         uint64_t rsp = seen[i].regs[19], off;
         uint32_t low = 0;
 
-        if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs)
+        /* a CPU that crashed too (and lost the election) never painted its stack */
+        if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
+            (seen[i].note.flags & CRASHPATH_CPUF_LATE_CRASHER) || c->e->unpainted == i + 1)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
         if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))
@@ -537,6 +548,27 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         fail_msg(&c, "segments missing: PT_NOTE, PT_LOAD", notes, loads);
     if (res->cpu_notes != e->cpus)
         fail_msg(&c, "crashpath CPU notes, expected", res->cpu_notes, e->cpus);
+    /* Two CPUs crashed at once: exactly one of them was elected, the other is
+     * an answered victim. Judge the rest against the one that won. */
+    if (e->crasher2 && have_info && info.crashing_cpu == e->crasher2 - 1) {
+        static struct check_expect swapped;
+
+        swapped = *e;
+        swapped.outcome[e->crasher] = CRASHPATH_OUTCOME_ANSWERED;
+        swapped.outcome[e->crasher2 - 1] = CRASHPATH_OUTCOME_CRASHER;
+        swapped.crasher = e->crasher2 - 1;
+        swapped.unpainted = e->crasher + 1;
+        c.e = &swapped;
+        e = &swapped;
+    } else if (e->crasher2 && e->crasher2 - 1 < CHECK_MAX_CPUS) {
+        static struct check_expect loser;
+
+        loser = *e;
+        loser.outcome[e->crasher2 - 1] = CRASHPATH_OUTCOME_ANSWERED;
+        loser.unpainted = e->crasher2;
+        c.e = &loser;
+        e = &loser;
+    }
     for (uint32_t i = 0; i < e->cpus && i < CHECK_MAX_CPUS; i++)
         check_cpu(&c, i);
     check_info(&c);

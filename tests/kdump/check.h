@@ -21,6 +21,8 @@ struct check_expect {
     uint32_t paint;               /* cp.paint: bytes below each victim's RSP painted 0xa5 before the crash */
     uint32_t x2apic_cpu;          /* cp.x2apic_cpu: this CPU's note must record x2APIC mode (+1; 0 = none) */
     uint32_t faulted_cpu;         /* cp.faulted: this CPU faulted in its stop hook and still parked (+1) */
+    uint32_t crasher2;            /* cp.crasher2: either cp.crasher or this CPU may have won (+1) */
+    uint32_t unpainted;           /* set by check_dump: the losing crasher, whose stack was not painted (+1) */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
 };
 
