@@ -179,6 +179,11 @@ void cp_info_mark_not_answered(uint32_t index)
     put64(word, v | (1ull << (index % 64u)));
 }
 
+void cp_notes_count_reentry(const struct cp_cpu *cpu)
+{
+    __atomic_fetch_add((uint32_t *)(void *)(cpu->notes + CPN(reentries)), 1u, __ATOMIC_SEQ_CST);
+}
+
 int cp_notes_regs_saved(const struct cp_cpu *cpu)
 {
     return (get32(cpu->notes + CPN(flags)) & CRASHPATH_CPUF_REGS_SAVED) != 0;

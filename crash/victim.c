@@ -97,13 +97,17 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
 
     cp_hw_cli();
     cpu->in_victim = 1;
-    /* Once per CPU; the flag is set after the work, so a re-entry part-way
-     * through (a nested NMI after an unblocking IRET) does it all again
-     * rather than leave it half done (Xen's crash_save_done). A fault inside
-     * the path (the host's panic path called back into us) keeps the
-     * interrupted registers already saved: the fault's are the hook's. */
+    if (cpu->work_done)
+        cp_notes_count_reentry(cpu);
+    /* The registers are saved once: the first entry's are the interrupted
+     * context; a nested one (a fault in the stop hook calling back in, the
+     * intercepted NMI that leave_svm's STGI lets in, the shootdown NMI that
+     * reaches a losing crasher) would record crashpath's own frames. The
+     * rest is done once per CPU, the flag set after the work, so a re-entry
+     * part-way through does it again rather than leave it half done (Xen's
+     * crash_save_done). */
     if (!cpu->work_done) {
-        if (!(extra_flags & CRASHPATH_CPUF_FAULTED) || !cp_notes_regs_saved(cpu))
+        if (!cp_notes_regs_saved(cpu))
             cp_notes_save_regs(cpu, regs);
         cp_notes_add_flags(cpu, extra_flags);
         run_stop_hook(cpu);
@@ -125,11 +129,13 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
     cp_victim(pos, regs, 0);
 }
 
-/* From crashpath_nmi_vmexit: an NMI that arrived as a VM exit. A VM exit
- * caused by an NMI leaves blocking by NMI in effect, as delivery through the
- * IDT does (SDM vol. 3, "VM exits": non-register state), so parking here
- * without IRET matches nmi_crash exactly. Under SVM the intercepted NMI
- * leaves GIF clear until leave_svm's STGI. */
+/* From crashpath_nmi_vmexit: an NMI that arrived as a VM exit. Under VMX,
+ * a VM exit caused by an NMI leaves blocking by NMI in effect, as delivery
+ * through the IDT does (SDM vol. 3, "VM exits": non-register state), so
+ * parking here without IRET matches nmi_crash exactly. Under SVM the
+ * intercepted NMI is not taken at all: it stays pending behind GIF=0 (AMD
+ * APM vol. 2, 15.17) and arrives through nmi_crash at leave_svm's STGI, a
+ * nested entry that keeps the registers saved here and finishes the work. */
 int cp_vmexit_entry(const struct crashpath_regs *regs)
 {
     uint32_t crasher = __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE);

@@ -375,8 +375,9 @@ struct crashpath_cpu_note {
     uint32_t apic_mode;    /* enum crashpath_apic_mode, read when the registers were saved */
     uint32_t outcome;      /* enum crashpath_outcome */
     uint32_t flags;        /* CRASHPATH_CPUF_* */
-    uint32_t saves;        /* how often the registers were saved (more than 1: re-entered) */
-    uint32_t reserved;
+    uint32_t saves;        /* how often the registers were saved (1; more only if a re-entry
+                              interrupted the first save itself) */
+    uint32_t reentries;    /* entries into the victim path after this CPU had parked */
     uint64_t cr0, cr2, cr3, cr4, efer;   /* when the registers were saved, before shutdown */
     uint64_t answer_tsc;   /* TSC when this CPU answered (crasher: when it saved) */
 };

@@ -93,6 +93,7 @@ void cp_notes_prepare_info(void);
 void cp_notes_save_regs(const struct cp_cpu *cpu, const struct crashpath_regs *regs);
 void cp_notes_add_flags(const struct cp_cpu *cpu, uint32_t flags);
 int cp_notes_regs_saved(const struct cp_cpu *cpu);
+void cp_notes_count_reentry(const struct cp_cpu *cpu);
 void cp_notes_set_answer_tsc(const struct cp_cpu *cpu, uint64_t tsc);
 /* Set the outcome if none is set yet; returns the outcome in force. */
 uint32_t cp_notes_claim_outcome(const struct cp_cpu *cpu, uint32_t outcome);

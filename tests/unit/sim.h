@@ -43,6 +43,8 @@ struct sim_cpu {
     /* NMI model: one-deep latch, blocked from delivery until IRET. */
     volatile int nmi_blocked, nmi_pending;
     volatile int in_guest;          /* an NMI here becomes a VM exit, not an IDT delivery */
+    int svm_guest;                  /* ... an SVM #VMEXIT: the NMI stays pending behind GIF=0 */
+    volatile int gif_clear;         /* GIF=0 holds NMIs until STGI */
     volatile int vmexit_pending;
     volatile int nmis_taken, host_nmis, nop_nmis;
     volatile int ist_at_delivery;   /* IST of the NMI gate when the last NMI was taken */

@@ -105,12 +105,21 @@ static void take_nmi(ucontext_t *uc);
 
 static void deliver_pending(struct sim_cpu *c)
 {
-    if (c->running && !c->stuck_in_nmi && !c->nmi_blocked && c->nmi_pending)
+    if (c->running && !c->stuck_in_nmi && !c->nmi_blocked && !c->gif_clear && c->nmi_pending)
         pthread_kill(c->thread, SIGUSR1);
 }
 
 void sim_nmi(struct sim_cpu *c)
 {
+    if (c->in_guest && c->svm_guest) {
+        /* SVM NMI intercept: #VMEXIT with GIF cleared; the NMI itself is not
+         * taken and stays pending until STGI (AMD APM vol. 2, 15.17). */
+        c->gif_clear = 1;
+        __atomic_store_n(&c->nmi_pending, 1, __ATOMIC_SEQ_CST);
+        c->in_guest = 0;
+        c->vmexit_pending = 1;
+        return;
+    }
     if (c->in_guest) {
         /* NMI exiting: the NMI becomes a VM exit, the IDT is not consulted. */
         c->vmexit_pending = 1;
@@ -134,7 +143,7 @@ static void take_nmi(ucontext_t *uc)
 
     if (!c)
         return;
-    while (!c->nmi_blocked && !c->stuck_in_nmi &&
+    while (!c->nmi_blocked && !c->stuck_in_nmi && !c->gif_clear &&
            __atomic_exchange_n(&c->nmi_pending, 0, __ATOMIC_SEQ_CST)) {
         c->nmi_blocked = 1;
         c->nmis_taken++;
@@ -550,6 +559,8 @@ void cp_hw_stgi(void)
     if (!(c->efer & EFER_SVME))
         fault(c, "STGI with EFER.SVME clear (#UD)", 0);
     log_op(c, OP_STGI, 0, 0);
+    c->gif_clear = 0;
+    deliver_pending(c);     /* a held NMI is taken at once, on this thread */
 }
 
 void sim_read_prstatus(int cpu, struct elf_prstatus *out)

@@ -42,6 +42,13 @@ static void cpu_guest(struct sim_cpu *c)
         ;     /* crashpath_nmi_vmexit returned: the test sees the rc */
 }
 
+/* A CPU running an SVM guest with NMIs intercepted. */
+static void cpu_svm_guest(struct sim_cpu *c)
+{
+    c->svm_guest = 1;
+    cpu_guest(c);
+}
+
 /* Enters the real nmi_crash stub with a fabricated IRET frame, as the CPU
  * does when the NMI gate has IST 0. */
 static void cpu_fake_nmi(struct sim_cpu *c)
@@ -413,7 +420,7 @@ static int cpu2_back(void)
     return sim_cpus[2].nmis_taken == 2 && sim_cpus[2].nmi_blocked && sim_cpus[2].nmi_pending;
 }
 
-TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
+TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
 {
     struct crashpath_cpu_note n;
 
@@ -422,7 +429,9 @@ TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
     cfg.stop_cpu_arg = &hook_arg;
     run_crash(4, 3, NULL);
     sim_read_cpu_note(1, &n);
-    CHECK_EQ(n.saves, 2);                          /* once, then once more on re-entry */
+    CHECK_EQ(n.saves, 1);                          /* the nested entry kept the interrupted registers */
+    CHECK_EQ(n.reentries, 0);                      /* it came before CPU 1 had parked */
+    check_victim(1);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
     CHECK(n.flags & CRASHPATH_CPUF_HOOK_CALLED);
     CHECK(!(n.flags & CRASHPATH_CPUF_HOOK_DONE));  /* the re-entry never went back */
@@ -444,6 +453,7 @@ TEST(shootdown_victim_reentered_part_way_saves_once_more_answers_once)
     CHECK(sim_wait(cpu2_back, 5000));
     sim_read_cpu_note(2, &n);
     CHECK_EQ(n.saves, 1);
+    CHECK_EQ(n.reentries, 1);                      /* the dump shows it came back once */
     CHECK_EQ(cp_state.nr_answered, 3);
     CHECK(sim_cpus[2].nmi_pending);
     check_victim(0);
@@ -509,6 +519,38 @@ TEST(shootdown_svm_victim_leaves_svm)
     /* no SVM, no SVM work: VM_HSAVE_PA would #GP on a CPU without it */
     CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_WRMSR, MSR_VM_HSAVE_PA), 0);
     CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_STGI, 0xffffffffu), 0);
+    check_victim(1);
+    check_no_faults(3);
+}
+
+/* Under SVM the intercepted NMI stays pending behind GIF=0 and arrives
+ * through nmi_crash at leave_svm's STGI, in the middle of the victim path:
+ * that nested entry must keep the VM-exit handler's registers and finish. */
+TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[2];
+
+    setup(3, CRASHPATH_APIC_XAPIC);
+    roles[2] = cpu_svm_guest;
+    sim_cpus[2].efer |= EFER_SVME;
+    sim_cpus[2].hsave_pa = 0x2345000;
+    run_crash(3, 0, roles);
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
+    CHECK(n.flags & CRASHPATH_CPUF_SVM_LEFT);
+    CHECK_EQ(c->nmis_taken, 1);                    /* the held NMI came in at STGI */
+    CHECK_EQ(n.saves, 1);
+    CHECK_EQ(n.reentries, 0);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
+    check_sentinels(&prs);
+    CHECK(!(c->efer & EFER_SVME));
+    CHECK_EQ(c->hsave_pa, 0);
+    CHECK_EQ(cp_state.nr_answered, 2);
     check_victim(1);
     check_no_faults(3);
 }
