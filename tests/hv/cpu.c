@@ -124,6 +124,12 @@ static void lapic_init(struct hv_cpu *c)
 
 void cpu_init_this(struct hv_cpu *c)
 {
+    uint64_t cr4;
+
+    /* CR4.MCE: a machine check is delivered as #MC; with it clear, the CPU
+     * shuts down instead (SDM vol. 3, 15.10.1), as QEMU's mce injection does. */
+    __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+    __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | (1ull << 6)));
     c->self = c;
     load_tables(c);
     wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);

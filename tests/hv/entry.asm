@@ -159,6 +159,14 @@ global hv_spin_loop_end
 hv_spin_loop_end:
 hv_spin_sentinels.end:
 
+; void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp): as
+; hv_spin_sentinels, on the stack at rsp (scenario ist_canary_cpu: a victim that runs on its
+; own NMI or #MC IST stack when the shootdown comes, canaries above rsp).
+FUNC hv_spin_sentinels_on
+    mov rsp, rdx
+    jmp hv_spin_sentinels
+hv_spin_sentinels_on.end:
+
 ; void hv_halt_forever(volatile uint32_t *ready): interrupts off, HLT in a
 ; loop (an NMI still wakes it); *ready is set just before.
 FUNC hv_halt_forever
@@ -169,5 +177,57 @@ FUNC hv_halt_forever
     hlt
     jmp .again
 hv_halt_forever.end:
+
+; uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready): one VMRUN of the guest
+; below. VMRUN saves the host's RAX, RSP, RIP, RFLAGS, segments and control registers in
+; the host save area and #VMEXIT restores them (AMD APM vol. 2, 15.5); every other GPR is
+; shared with the guest, which touches none but reads RSI. Returns with GIF=0.
+FUNC hv_vmrun
+    mov rax, rdi
+    vmrun
+    ret
+hv_vmrun.end:
+
+; The guest: a CPL-0 64-bit loop on the host's own page tables (no nested paging), NMIs
+; intercepted. It says it is running, so an NMI the crasher sends after that always finds
+; it in guest mode.
+FUNC hv_guest_loop
+    mov dword [rsi], 1
+.spin:
+    pause
+    jmp .spin
+hv_guest_loop.end:
+
+; void hv_clgi_loop(volatile uint32_t *ready, uint64_t ticks): never returns. Holds GIF=0
+; for `ticks` TSC ticks at a time, opening it for two instructions in between (EFER.SVME
+; must be set). An NMI sent meanwhile waits behind GIF=0 (AMD APM vol. 2, 15.17) and is
+; taken in hv_gif_open .. hv_gif_open_end, which is where the dump must put this CPU.
+FUNC hv_clgi_loop
+    cli
+    PAINT_STACK
+    mov r8, rsi
+    clgi
+    mov dword [rdi], 1
+hv_clgi_closed:
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    lea r9, [rax + r8]
+hv_clgi_spin:
+    pause
+    rdtsc
+    shl rdx, 32
+    or rax, rdx
+    cmp rax, r9
+    jb hv_clgi_spin
+    stgi
+global hv_gif_open
+hv_gif_open:
+    nop
+    clgi
+global hv_gif_open_end
+hv_gif_open_end:
+    jmp hv_clgi_closed
+hv_clgi_loop.end:
 
 section .note.GNU-stack noalloc noexec nowrite progbits

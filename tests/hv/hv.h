@@ -15,6 +15,9 @@
 #define STACK_SIZE 16384
 #define IST_SIZE 4096
 
+/* The canaries a victim on its IST stack keeps above RSP (checked in the dump). */
+#define CP_CANARY(cpu, i) (0xca4a000000000000ull | (uint64_t)(cpu) << 16 | (uint64_t)(i))
+
 /* Exit codes through isa-debug-exit (QEMU exits with code << 1 | 1). */
 #define HV_EXIT_FAIL 0x13
 
@@ -134,5 +137,15 @@ extern const uint64_t hv_vector_stubs[32];
 __attribute__((noreturn)) void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready);
 __attribute__((noreturn)) void hv_halt_forever(volatile uint32_t *ready);
 extern const char hv_spin_loop[], hv_spin_loop_end[];
+__attribute__((noreturn)) void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp);
+uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready);
+void hv_guest_loop(void);
+__attribute__((noreturn)) void hv_clgi_loop(volatile uint32_t *ready, uint64_t ticks);
+extern const char hv_gif_open[], hv_gif_open_end[];
+
+/* ---- svm.c: AMD SVM guests ---- */
+int svm_available(void);
+void svm_enable(struct hv_cpu *c);                   /* EFER.SVME and the host save area */
+__attribute__((noreturn)) void svm_run_guest(struct hv_cpu *c);
 
 #endif

@@ -30,6 +30,11 @@ static struct {
     uint32_t lapic_off;         /* a victim that software-disables its LAPIC before the crash */
     uint32_t to_x2apic;         /* a victim that switches to x2APIC after crashpath_init */
     uint32_t crasher2;          /* a second CPU that crashes at the same moment */
+    uint64_t stuck_ms;          /* the stuck CPU leaves its NMI handler after this long (0: never) */
+    uint32_t ist_cpu;           /* a victim that runs on its own NMI or #MC IST stack */
+    char ist_kind;              /* 'n' (NMI IST) or 'm' (#MC IST) */
+    int svm;                    /* every other victim runs an SVM guest, NMIs intercepted */
+    uint32_t clgi_cpu;          /* a victim that holds GIF=0 for stretches (SVM) */
     volatile uint32_t at_line;  /* crashers ready at the shared start line */
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
@@ -66,16 +71,40 @@ static void parse_scenario(void)
         hv_fail("x2apic_cpu needs apic=xapic");
     if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
         hv_fail("stuck_cpu %u: not a victim", run.stuck);
+    run.stuck_ms = cmdline_get("stuck_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
+    run.ist_cpu = cmdline_get("ist_canary_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.ist_kind = cmdline_get("ist_canary", buf, sizeof(buf)) && buf[0] == 'm' ? 'm' : 'n';
+    if (run.ist_cpu != NO_CPU && (run.ist_cpu >= hv_nr_cpus || run.ist_cpu == run.crasher))
+        hv_fail("ist_canary_cpu %u: not a victim", run.ist_cpu);
+    run.svm = cmdline_get("svm", buf, sizeof(buf)) && buf[0] == '1';
+    run.clgi_cpu = cmdline_get("clgi_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    if (run.clgi_cpu != NO_CPU && (run.clgi_cpu >= hv_nr_cpus || run.clgi_cpu == run.crasher))
+        hv_fail("clgi_cpu %u: not a victim", run.clgi_cpu);
+    if ((run.svm || run.clgi_cpu != NO_CPU) && !svm_available())
+        hv_fail("svm: this CPU has no SVM (use -cpu max)");
+}
+
+/* A victim with nothing special to do: with svm=1 it runs a guest. */
+static int runs_guest(uint32_t i)
+{
+    return run.svm && i != run.crasher && i != run.crasher2 && i != run.stuck && i != run.ist_cpu &&
+           i != run.clgi_cpu && hv_cpus[i].online;
 }
 
 /* ---- crashpath ---- */
 
 /* crashpath's console hook: one line per call, no newline. It writes to the
- * serial port without the console lock, which a parked CPU may hold. */
+ * serial port without the console lock, which a parked CPU may hold.
+ * slow_console_ms=N makes each line take N ms more, as a slow remote
+ * console would: the windows in which the runner injects machine checks. */
+static uint64_t slow_console_ms;
+
 static void crash_console(const char *msg, size_t len)
 {
     console_write(msg, len);
     console_write("\n", 1);
+    if (slow_console_ms)
+        delay_us(slow_console_ms * 1000);
 }
 
 /* Scenario gp_in_hook_cpu=N: the host's stop hook takes a #GP on CPU N (a
@@ -115,6 +144,7 @@ static void configure_crashpath(void)
     cfg.info_note = info_note;
     cfg.info_note_phys = hv_virt_to_phys(info_note);
     cfg.console = crash_console;
+    slow_console_ms = cmdline_get("slow_console_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
     if (cmdline_get("gp_in_hook_cpu", buf, sizeof(buf))) {
         gp_hook_cpu = (uint32_t)parse_u64(buf, 0);
         cfg.stop_cpu = faulting_stop_hook;
@@ -122,6 +152,30 @@ static void configure_crashpath(void)
     err = crashpath_init(&cfg);
     if (err)
         hv_fail("crashpath_init: %s (%d)", crashpath_strerror(err), err);
+}
+
+/* Scenario ist_canary_cpu=N: CPU N runs on its own NMI (or #MC) IST stack,
+ * CANARY_QWORDS below the top, with canaries above RSP. With the IST gone
+ * from the gate, the shootdown NMI (or a machine check) pushes its frame
+ * below RSP; with the IST still there, it lands on the stack top and
+ * destroys them. The verifier checks them in the dump. */
+#define CANARY_QWORDS 32
+
+static uint64_t *ist_canaries(struct hv_cpu *c)
+{
+    uint8_t *stack = run.ist_kind == 'm' ? c->ist_mc : c->ist_nmi;
+
+    return (uint64_t *)(void *)(stack + IST_SIZE) - CANARY_QWORDS;
+}
+
+__attribute__((noreturn)) static void spin_on_ist(struct hv_cpu *c)
+{
+    uint64_t *canary = ist_canaries(c);
+
+    __asm__ volatile("cli");
+    for (uint32_t i = 0; i < CANARY_QWORDS; i++)
+        canary[i] = CP_CANARY(c->index, i);
+    hv_spin_sentinels_on(c->index, &c->role_ready, canary);
 }
 
 /* The kdump command line: the module's own, then what the verifier checks,
@@ -136,6 +190,21 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
 
     if (run.scenario != SC_HALT)
         n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
+    if (run.ist_cpu != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.canary=%u:0x%lx", run.ist_cpu,
+                         (uint64_t)(uintptr_t)ist_canaries(&hv_cpus[run.ist_cpu]));
+    if (run.clgi_cpu != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.gif=%u:0x%lx-0x%lx", run.clgi_cpu,
+                         (uint64_t)(uintptr_t)hv_gif_open, (uint64_t)(uintptr_t)hv_gif_open_end);
+    if (run.svm) {
+        const char *sep = " cp.svm=";
+
+        for (uint32_t i = 0; i < hv_nr_cpus; i++)
+            if (runs_guest(i)) {
+                n += hv_snprintf(out + n, size - n, "%s%u", sep, i);
+                sep = ",";
+            }
+    }
     while (*p && n + 1 < size) {
         const char *w = p;
 
@@ -277,9 +346,18 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
         /* Behind crashpath's back: it must read the mode again at crash time. */
         wrmsr(0x1b, rdmsr(0x1b) | (1ull << 10));
     }
+    if (c->index == run.ist_cpu)
+        spin_on_ist(c);
+    if (c->index == run.clgi_cpu) {
+        svm_enable(c);
+        hv_clgi_loop(&c->role_ready, platform.tsc_khz * 50);     /* GIF=0 for 50 ms at a time */
+    }
+    if (runs_guest(c->index))
+        svm_run_guest(c);
     if (c->index == run.stuck) {
-        /* Into our own NMI handler, which never leaves (see hv_exception):
-         * the shootdown NMI stays latched behind it. */
+        /* Into our own NMI handler, which never leaves (see hv_exception),
+         * or with stuck_ms only after that long: the shootdown NMI stays
+         * latched behind it. */
         lapic_send_ipi(c->apic_id, 0x4400);
         for (;;)
             cpu_relax();
@@ -299,6 +377,10 @@ void hv_exception(struct crashpath_regs *frame, uint64_t vector)
             /* A victim stuck in its own NMI handler: it cannot take the
              * shootdown NMI, and the crasher must give up on it in time. */
             this_cpu()->role_ready = 1;
+            if (run.stuck_ms) {
+                delay_us(run.stuck_ms * 1000);
+                return;         /* IRET: the latched shootdown NMI comes in now */
+            }
             for (;;)
                 cpu_relax();
         }
@@ -310,6 +392,17 @@ void hv_exception(struct crashpath_regs *frame, uint64_t vector)
         return;         /* an NMI nobody asked for: ignore, as a host handler would */
     }
     hv_snprintf(reason, sizeof(reason), "exception %lu at 0x%lx", vector, frame->rip);
+    if (vector == 18) {
+        /* A machine check is fatal here, as in most hosts: panic. No console
+         * lock: during a crash this CPU may be parked holding it. */
+        char line[96];
+        size_t n = hv_snprintf(line, sizeof(line), "hv: CPU %u: machine check at 0x%lx\n", this_cpu()->index,
+                               frame->rip);
+
+        console_write(line, n);
+        err = crashpath_crash("machine check", frame);
+        hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);
+    }
     hv_printf("hv: CPU %u: %s (error 0x%lx)\n", this_cpu()->index, reason, frame->orig_rax);
     err = crashpath_crash(reason, frame);
     hv_fail("crashpath_crash returned %s (%d)", crashpath_strerror(err), err);

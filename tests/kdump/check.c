@@ -154,8 +154,8 @@ static const char *value_of(const char *w)
     return w + 1;
 }
 
-/* cp.timedout=1,3 and cp.absent=2 name CPUs whose outcome differs from
- * "answered"; everything else answers and the crasher crashes. */
+/* cp.timedout=1,3, cp.late=1 and cp.absent=2 name CPUs whose outcome differs
+ * from "answered"; everything else answers and the crasher crashes. */
 static void parse_list(const char *v, struct check_expect *e, uint8_t outcome)
 {
     while (*v >= '0' && *v <= '9') {
@@ -163,6 +163,19 @@ static void parse_list(const char *v, struct check_expect *e, uint8_t outcome)
 
         if (cpu < CHECK_MAX_CPUS)
             e->outcome[cpu] = outcome;
+        if (*v == ',')
+            v++;
+    }
+}
+
+/* cp.svm=1,2 and cp.reentered=3: a flag per CPU. */
+static void parse_flags(const char *v, uint8_t *flags)
+{
+    while (*v >= '0' && *v <= '9') {
+        uint64_t cpu = parse_num(&v);
+
+        if (cpu < CHECK_MAX_CPUS)
+            flags[cpu] = 1;
         if (*v == ',')
             v++;
     }
@@ -225,6 +238,29 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->paint = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.absent")) {
             parse_list(value_of(w), e, CRASHPATH_OUTCOME_NOT_PRESENT);
+        } else if (key_is(w, "cp.late")) {
+            parse_list(value_of(w), e, CRASHPATH_OUTCOME_ANSWERED_LATE);
+        } else if (key_is(w, "cp.svm")) {
+            parse_flags(value_of(w), e->svm);
+        } else if (key_is(w, "cp.reentered")) {
+            parse_flags(value_of(w), e->reentered);
+        } else if (key_is(w, "cp.mcip")) {
+            e->mcip = 1;
+        } else if (key_is(w, "cp.canary")) {
+            v = value_of(w);
+            e->canary_cpu = (uint32_t)parse_num(&v) + 1;
+            if (*v == ':')
+                v++;
+            e->canary_va = parse_num(&v);
+        } else if (key_is(w, "cp.gif")) {
+            v = value_of(w);
+            e->gif_cpu = (uint32_t)parse_num(&v) + 1;
+            if (*v == ':')
+                v++;
+            e->gif_lo = parse_num(&v);
+            if (*v == '-')
+                v++;
+            e->gif_hi = parse_num(&v);
         }
         while (*s == ' ')
             s++;
@@ -347,7 +383,10 @@ static void check_cpu(struct ctx *c, uint32_t i)
         if (s->note.answer_tsc > c->res->last_answer_tsc)
             c->res->last_answer_tsc = s->note.answer_tsc;
     }
-    if (got != CRASHPATH_OUTCOME_CRASHER && got != CRASHPATH_OUTCOME_ANSWERED)
+    /* A CPU that answered after the crasher stopped waiting still saved its
+     * registers; one merely timed out (and may answer later) is not judged. */
+    if (got != CRASHPATH_OUTCOME_CRASHER && got != CRASHPATH_OUTCOME_ANSWERED &&
+        !(got == CRASHPATH_OUTCOME_ANSWERED_LATE && want == CRASHPATH_OUTCOME_ANSWERED_LATE))
         return;
     if (!(s->note.flags & CRASHPATH_CPUF_REGS_SAVED) || !s->have_prs) {
         fail_msg(c, "registers not saved: cpu, flags", i, s->note.flags);
@@ -364,7 +403,31 @@ static void check_cpu(struct ctx *c, uint32_t i)
     /* Saved once, by the first entry; a nested entry keeps them. */
     if (s->note.saves != 1)
         fail_msg(c, "registers not saved exactly once: cpu, saves", i, s->note.saves);
-    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel) {
+    /* Parked means parked: nothing may bring a CPU back into the victim path
+     * unless the row made it (an #MC's IRET). A losing crasher, which parks
+     * with NMIs open, takes the shootdown NMI and its own self-NMI after. */
+    if (c->e->reentered[i] ? !s->note.reentries
+                           : s->note.reentries && !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER))
+        fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
+                                       : "parked CPU entered the victim path again: cpu, reentries",
+                 i, s->note.reentries);
+    if (c->e->svm[i] && (s->note.flags & (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT)) !=
+                            (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT))
+        fail_msg(c, "SVM guest CPU did not park through the VM exit and leave SVM: cpu, flags", i,
+                 s->note.flags);
+    if ((c->e->svm[i] || c->e->gif_cpu == i + 1) && !(s->note.efer & (1ull << 12)))
+        fail_msg(c, "note's EFER does not show SVM on at the crash: cpu, efer", i, s->note.efer);
+    if (c->e->gif_cpu == i + 1) {
+        if ((s->note.flags & (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT)) != CRASHPATH_CPUF_SVM_LEFT)
+            fail_msg(c, "CLGI CPU did not leave SVM through nmi_crash: cpu, flags", i, s->note.flags);
+        if (s->regs[REG_RIP] < c->e->gif_lo || s->regs[REG_RIP] >= c->e->gif_hi)
+            fail_msg(c, "CLGI CPU's NMI not taken right after STGI: cpu, rip", i, s->regs[REG_RIP]);
+    }
+    /* Spinning victims are judged by their sentinels; not a CPU that was in
+     * a guest or a CLGI section, nor the losing one of two crashers (the
+     * shootdown NMI may reach it before it calls crashpath_crash). */
+    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel && !c->e->svm[i] && c->e->gif_cpu != i + 1 &&
+        !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER) && c->e->unpainted != i + 1) {
         for (uint32_t r = 8; r <= 15; r++) {
             /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
             uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
@@ -389,7 +452,8 @@ static void check_info(struct ctx *c)
         return;
     }
     for (uint32_t i = 0; i < c->e->cpus && i < CHECK_MAX_CPUS; i++)
-        timed_out += c->e->outcome[i] == CRASHPATH_OUTCOME_TIMED_OUT;
+        timed_out += c->e->outcome[i] == CRASHPATH_OUTCOME_TIMED_OUT ||
+                     c->e->outcome[i] == CRASHPATH_OUTCOME_ANSWERED_LATE;
     if (info.crashing_cpu != c->e->crasher)
         fail_msg(c, "crash-info: crashing CPU", info.crashing_cpu, c->e->crasher);
     if (info.nr_cpus != c->e->cpus)
@@ -463,9 +527,12 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
         uint64_t rsp = seen[i].regs[19], off;
         uint32_t low = 0;
 
-        /* a CPU that crashed too (and lost the election) never painted its stack */
+        /* a CPU that crashed too (and lost the election) never painted its
+         * stack, nor did a guest's VM-exit handler; a re-entered CPU stacked
+         * a second entry below the first */
         if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
-            (seen[i].note.flags & CRASHPATH_CPUF_LATE_CRASHER) || c->e->unpainted == i + 1)
+            (seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) ||
+            seen[i].note.reentries || c->e->unpainted == i + 1)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
         if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))
@@ -478,6 +545,26 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
         if (c->res->stack_used[i] > c->res->stack_max)
             c->res->stack_max = c->res->stack_used[i];
     }
+}
+
+/* The canaries above the IST-stack victim's RSP: a frame pushed at the IST
+ * top (a gate that kept its IST) would have overwritten the highest ones. */
+static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
+{
+    uint64_t v[CHECK_CANARY_QWORDS], off;
+    uint32_t cpu = c->e->canary_cpu - 1;
+
+    if (vaddr_to_offset(ph, n, c->e->canary_va, sizeof(v), &off) || rd(c, off, v, sizeof(v))) {
+        fail_msg(c, "IST canaries not in the dump: cpu, address", cpu, c->e->canary_va);
+        return;
+    }
+    for (uint32_t i = 0; i < CHECK_CANARY_QWORDS; i++)
+        if (v[i] != check_canary(cpu, i)) {
+            fail_msg(c, "IST stack canary overwritten (a frame landed on the IST top): cpu, qword", cpu, i);
+            return;
+        }
+    if (cpu < CHECK_MAX_CPUS && seen[cpu].have_prs && seen[cpu].regs[19] != c->e->canary_va)
+        fail_msg(c, "IST-stack victim's saved RSP is not below its canaries: cpu, rsp", cpu, seen[cpu].regs[19]);
 }
 
 void check_report_bench(const struct check_result *res, uint32_t cpus, void (*say)(const char *line))
@@ -574,5 +661,7 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         res->info = info;
     if (e->lowmem)
         check_lowmem(&c, ph, n);
+    if (e->canary_cpu)
+        check_canaries(&c, ph, n);
     measure_stacks(&c, ph, n);
 }

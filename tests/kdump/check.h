@@ -23,7 +23,14 @@ struct check_expect {
     uint32_t faulted_cpu;         /* cp.faulted: this CPU faulted in its stop hook and still parked (+1) */
     uint32_t crasher2;            /* cp.crasher2: either cp.crasher or this CPU may have won (+1) */
     uint32_t unpainted;           /* set by check_dump: the losing crasher, whose stack was not painted (+1) */
+    uint32_t canary_cpu;          /* cp.canary=CPU:VADDR: this CPU (+1) spun on an IST stack ... */
+    uint64_t canary_va;           /* ... with CHECK_CANARY_QWORDS canaries here, above its RSP */
+    uint32_t gif_cpu;             /* cp.gif=CPU:LO-HI: this CPU (+1) held GIF=0; its NMI came at STGI, */
+    uint64_t gif_lo, gif_hi;      /* ... so its saved RIP is in [LO, HI) */
+    int mcip;                     /* cp.mcip=1: a machine check reached the crasher before the jump */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
+    uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
+    uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
 };
 
 /* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */
@@ -66,6 +73,13 @@ static inline uint8_t check_lowmem_byte(uint32_t i)
 static inline uint64_t check_sentinel(uint32_t cpu, uint32_t reg)
 {
     return 0x5e00000000000000ull | (uint64_t)cpu << 16 | reg;
+}
+
+/* The canaries the reference hypervisor's IST-stack victim keeps above its RSP. */
+#define CHECK_CANARY_QWORDS 32u
+static inline uint64_t check_canary(uint32_t cpu, uint32_t i)
+{
+    return 0xca4a000000000000ull | (uint64_t)cpu << 16 | i;
 }
 
 #endif
