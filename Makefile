@@ -42,7 +42,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario demo bench install embed lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump scenarios scenario stress stress-smoke demo bench install embed lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -231,6 +231,18 @@ scenarios: $(HV_BOOT) $(MINI) linux-kdump
 scenario: $(HV_BOOT) $(MINI) linux-kdump
 	@tests/run-scenarios --show $(S)
 
+# Randomized runs (tests/stress.py): 200 from a random base seed, printed;
+# `make stress SEED=<n>` reproduces one run, RUNS=<n> and BASE=<n> pick others.
+# `make check` runs the fixed seeds STRESS_SMOKE_BASE .. +STRESS_SMOKE_RUNS-1.
+STRESS_SMOKE_BASE ?= 1
+STRESS_SMOKE_RUNS ?= 8
+stress: deps
+	@$(MAKE) --no-print-directory $(HV_BOOT) $(MINI)
+	@python3 tests/stress.py $(if $(SEED),--seed $(SEED)) $(if $(BASE),--base $(BASE)) $(if $(RUNS),--runs $(RUNS))
+
+stress-smoke: $(HV_BOOT) $(MINI)
+	@python3 tests/stress.py --base $(STRESS_SMOKE_BASE) --runs $(STRESS_SMOKE_RUNS)
+
 # Benchmarks (not tests): shootdown latency 2..255 CPUs, both send modes, with and
 # without -icount; stack depth and size. BENCH_ARGS="--runs 1 --cpus 2,4" for a quick look.
 bench: deps
@@ -310,6 +322,7 @@ check: deps
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory unit-san
 	@$(MAKE) --no-print-directory fuzz-smoke
+	@$(MAKE) --no-print-directory stress-smoke
 	@$(MAKE) --no-print-directory scenarios
 
 clean:

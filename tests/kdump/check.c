@@ -244,6 +244,8 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             parse_flags(value_of(w), e->svm);
         } else if (key_is(w, "cp.reentered")) {
             parse_flags(value_of(w), e->reentered);
+        } else if (key_is(w, "cp.svm_entry")) {
+            e->svm_entry_any = 1;
         } else if (key_is(w, "cp.mcip")) {
             e->mcip = 1;
         } else if (key_is(w, "cp.canary")) {
@@ -411,8 +413,8 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
                                        : "parked CPU entered the victim path again: cpu, reentries",
                  i, s->note.reentries);
-    if (c->e->svm[i] && (s->note.flags & (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT)) !=
-                            (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT))
+    if (c->e->svm[i] && (!(s->note.flags & CRASHPATH_CPUF_SVM_LEFT) ||
+                         (!c->e->svm_entry_any && !(s->note.flags & CRASHPATH_CPUF_VIA_VMEXIT))))
         fail_msg(c, "SVM guest CPU did not park through the VM exit and leave SVM: cpu, flags", i,
                  s->note.flags);
     if ((c->e->svm[i] || c->e->gif_cpu == i + 1) && !(s->note.efer & (1ull << 12)))

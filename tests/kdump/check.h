@@ -27,6 +27,8 @@ struct check_expect {
     uint64_t canary_va;           /* ... with CHECK_CANARY_QWORDS canaries here, above its RSP */
     uint32_t gif_cpu;             /* cp.gif=CPU:LO-HI: this CPU (+1) held GIF=0; its NMI came at STGI, */
     uint64_t gif_lo, gif_hi;      /* ... so its saved RIP is in [LO, HI) */
+    int svm_entry_any;            /* cp.svm_entry=any: injected NMIs may have had an SVM CPU in the host
+                                     at the shootdown, so it may park through nmi_crash instead */
     int mcip;                     /* cp.mcip=1: a machine check reached the crasher before the jump */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
