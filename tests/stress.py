@@ -60,7 +60,7 @@ def make_run(seed):
         special.add(stuck)
         expect += [f"stuck_cpu={stuck}", "timeout_ms=200"]
         if family == "stuck-late":
-            expect += ["stuck_ms=600", "slow_console_ms=400", f"cp.late={stuck}"]
+            expect += ["stuck_ms=900", "slow_console_ms=400", f"cp.late={stuck}"]
         else:
             expect += [f"cp.timedout={stuck}"]
         quiet.add(stuck)
@@ -107,7 +107,9 @@ def make_run(seed):
     events = [ist_mce] if family == "ist-mc-canary" else []
     for _ in range(rng.randint(0, 3)):
         events.append(f"nmi@{rng.choice(moments)}*{rng.randint(1, 5)}".replace(" ", "_"))
-    if not on_ist and rng.random() < 0.15:
+    # (a storm delays the crash, which would move a late victim's answer into
+    # the crasher's wait: no storm for it)
+    if not on_ist and family != "stuck-late" and rng.random() < 0.15:
         events.append("nmistorm@kdump_image_loaded")
         expect.append("crash_delay_ms=200")
     # An SVM CPU busy in its host with an injected NMI's exit when the shootdown

@@ -533,7 +533,7 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
          * stack, nor did a guest's VM-exit handler; a re-entered CPU stacked
          * a second entry below the first */
         if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
-            (seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) ||
+            (seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) || c->e->svm[i] ||
             seen[i].note.reentries || c->e->unpainted == i + 1)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
