@@ -151,6 +151,9 @@ MUTANTS = [
     ("a nested entry saves the registers again (seen under QEMU)",
      "crash/victim.c", "        if (!cp_notes_regs_saved(cpu))\n            cp_notes_save_regs(cpu, regs);",
      "        cp_notes_save_regs(cpu, regs);", "scenario:svm-guests-4-x2apic"),
+    ("the gates of a CPU never started are rewritten (its IDT is absent)",
+     "crash/shootdown.c", "        if (i == self || !cpu->present)\n            continue;      /* a CPU never started",
+     "        if (i == self)\n            continue;      /* a CPU never started", "scenario:never-started-cpu-4-xapic"),
     ("victim does not leave SVM",
      "crash/victim.c", "    leave_svm(cpu);\n", "    (void)leave_svm;\n", "scenario:svm-clgi-4-xapic"),
 ]

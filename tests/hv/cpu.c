@@ -122,6 +122,27 @@ static void lapic_init(struct hv_cpu *c)
     c->apic_id = lapic_id();
 }
 
+/* Page 0 unmapped, as hypervisors do to catch NULL dereferences. crashpath is
+ * told a never-started CPU's IDT is absent (its idt_base reads 0): touching it
+ * at crash time would fault here rather than scribble on low memory. The
+ * boot tables map the low 2 MiB with one large page; it becomes 4 KiB pages
+ * (the BSP does this before any AP loads CR3). */
+extern uint64_t boot_pml4[];
+static uint64_t low_pt[512] __attribute__((aligned(4096)));
+
+void unmap_null_page(void)
+{
+    uint64_t *pdpt = (uint64_t *)(uintptr_t)(boot_pml4[0] & ~0xfffull);      /* identity-mapped */
+    uint64_t *pd = (uint64_t *)(uintptr_t)(pdpt[0] & ~0xfffull);
+    uint64_t cr3;
+
+    for (uint64_t i = 1; i < 512; i++)
+        low_pt[i] = i << 12 | 3;                  /* present, writable */
+    low_pt[0] = 0;
+    pd[0] = hv_virt_to_phys(low_pt) | 3;
+    __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
+}
+
 void cpu_init_this(struct hv_cpu *c)
 {
     uint64_t cr4;

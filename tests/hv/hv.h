@@ -116,6 +116,7 @@ static inline struct hv_cpu *this_cpu(void)
     return c;
 }
 
+void unmap_null_page(void);              /* page 0 not present from here on */
 void cpu_init_this(struct hv_cpu *c);    /* GDT, TSS, IDT, GS, LAPIC on the calling CPU */
 void smp_start_aps(int skip_index);     /* INIT-SIPI-SIPI every MADT CPU but the BSP */
 uint32_t lapic_read(uint32_t reg);

@@ -444,6 +444,7 @@ void hv_main(uint32_t mb_info_phys)
 {
     console_init();
     platform_init(mb_info_phys);
+    unmap_null_page();
     hv_printf("hv: reference hypervisor, command line \"%s\"\n", platform.cmdline);
     setup_cpus();
     parse_scenario();
