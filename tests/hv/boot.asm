@@ -11,9 +11,11 @@
 %define MB_MAGIC 0x1badb002
 %define MB_FLAGS 0x00000003            ; 4 KiB-aligned modules, memory map
 %define TRAMP_BASE 0x8000              ; SIPI vector 0x08
+%define HV_CPU_STACK_TOP 24             ; offsetof(struct hv_cpu, stack_top), checked in cpu.c
 
 extern hv_main
 extern hv_ap_main
+extern hv_ap_lookup
 extern boot_stack_top
 
 section .multiboot
@@ -127,10 +129,11 @@ boot_gdtr:
 
 ; ---------------------------------------------------------------------------
 ; AP trampoline, copied to TRAMP_BASE by the BSP. An AP starts here in real
-; mode at CS:IP = 0x0800:0000 after SIPI. The BSP fills tramp_stack,
-; tramp_arg (the AP's struct hv_cpu) before each SIPI.
+; mode at CS:IP = 0x0800:0000 after SIPI. All APs are started together, so
+; they take tramp_lock for the one scratch stack, find their own struct hv_cpu
+; and stack by APIC ID (hv_ap_lookup, C), and release it on their own stack.
 align 16
-global tramp_start, tramp_end, tramp_stack, tramp_arg
+global tramp_start, tramp_end
 tramp_start:
 bits 16
     cli
@@ -148,24 +151,37 @@ tramp_pm32:
     mov ds, ax
     mov es, ax
     mov ss, ax
-    mov esp, TRAMP_BASE + 0x1000         ; scratch stack for the call below
+.lock:
+    mov eax, 1
+    xchg eax, [TRAMP_BASE + tramp_lock - tramp_start]
+    test eax, eax
+    jz .locked
+    pause
+    jmp .lock
+.locked:
+    mov esp, TRAMP_BASE + 0x1000         ; scratch stack, ours while we hold tramp_lock
     mov eax, enter_long_mode             ; absolute: this code runs from a copy
     call eax
     jmp 0x18:(TRAMP_BASE + tramp_lm64 - tramp_start)
 bits 64
 tramp_lm64:
-    mov rsp, [TRAMP_BASE + tramp_stack - tramp_start]
+    mov eax, 0xfee00020                 ; xAPIC ID (an AP starts in xAPIC mode), bits 31:24
+    mov edi, [rax]
+    shr edi, 24
+    mov rax, hv_ap_lookup               ; struct hv_cpu * for this APIC ID, on the scratch stack
+    call rax
+    mov rdi, rax
+    mov rsp, [rax + HV_CPU_STACK_TOP]
+    mov dword [TRAMP_BASE + tramp_lock - tramp_start], 0
     xor ebp, ebp                        ; the outermost frame
     push rbp
-    mov rdi, [TRAMP_BASE + tramp_arg - tramp_start]
     mov rax, hv_ap_main
     call rax
 .dead:
     hlt
     jmp .dead
 align 8
-tramp_stack: dq 0
-tramp_arg:   dq 0
+tramp_lock: dd 0
 align 8
 tramp_gdt:
     dq 0

@@ -26,7 +26,6 @@ int hv_x2apic;
 #define IST_DF 3
 
 extern const uint8_t tramp_start[], tramp_end[];
-extern uint64_t tramp_stack, tramp_arg;
 
 uint32_t lapic_read(uint32_t reg)
 {
@@ -157,31 +156,46 @@ void cpu_init_this(struct hv_cpu *c)
     lapic_init(c);
 }
 
-static void start_one(struct hv_cpu *c)
+_Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == 24, "boot.asm HV_CPU_STACK_TOP");
+
+/* Called by each AP from the trampoline, on the scratch stack it holds the
+ * trampoline lock for: which CPU am I? */
+struct hv_cpu *hv_ap_lookup(uint32_t apic_id)
+{
+    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        if (hv_cpus[i].apic_id == apic_id)
+            return &hv_cpus[i];
+    hv_fail("AP with APIC ID %u is not in the MADT", apic_id);
+}
+
+/* INIT, then SIPI twice, to every AP at once: one 10 ms INIT wait for all
+ * rather than one per CPU (the MP protocol's delays; QEMU needs none of them,
+ * but a boot that spins 10 ms per CPU makes -icount runs quadratic). */
+void smp_start_aps(int skip_index)
 {
     uint64_t deadline;
 
-    tramp_stack = (uint64_t)(uintptr_t)(c->stack + STACK_SIZE);
-    tramp_arg = (uint64_t)(uintptr_t)c;
-    /* the copy at TRAMP_BASE carries the parameters just written */
     __builtin_memcpy((void *)(uintptr_t)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
+    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        hv_cpus[i].stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].stack + STACK_SIZE);
     __asm__ volatile("mfence" : : : "memory");
-    lapic_send_ipi(c->apic_id, 0x4500);                  /* INIT, assert */
-    delay_us(10000);
-    for (int i = 0; i < 2; i++) {
-        lapic_send_ipi(c->apic_id, 0x4600 | (TRAMP_BASE >> 12));   /* SIPI */
-        delay_us(200);
-    }
-    deadline = rdtsc() + platform.tsc_khz * 2000;       /* 2 s */
-    while (!c->online && rdtsc() < deadline)
-        cpu_relax();
-    if (!c->online)
-        hv_fail("CPU %u (APIC %u) did not come up", c->index, c->apic_id);
-}
-
-void smp_start_aps(int skip_index)
-{
     for (uint32_t i = 1; i < hv_nr_cpus; i++)
         if ((int)i != skip_index)
-            start_one(&hv_cpus[i]);
+            lapic_send_ipi(hv_cpus[i].apic_id, 0x4500);          /* INIT, assert */
+    delay_us(10000);
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 1; i < hv_nr_cpus; i++)
+            if ((int)i != skip_index && !hv_cpus[i].online)
+                lapic_send_ipi(hv_cpus[i].apic_id, 0x4600 | (TRAMP_BASE >> 12));   /* SIPI */
+        delay_us(200);
+    }
+    deadline = rdtsc() + platform.tsc_khz * 5000;        /* 5 s */
+    for (uint32_t i = 1; i < hv_nr_cpus; i++) {
+        if ((int)i == skip_index)
+            continue;
+        while (!__atomic_load_n(&hv_cpus[i].online, __ATOMIC_ACQUIRE) && rdtsc() < deadline)
+            cpu_relax();
+        if (!hv_cpus[i].online)
+            hv_fail("CPU %u (APIC %u) did not come up", i, hv_cpus[i].apic_id);
+    }
 }

@@ -97,6 +97,7 @@ struct hv_cpu {
     uint32_t index, apic_id;
     volatile uint32_t online;
     volatile uint32_t role_ready;
+    uint64_t stack_top;                /* the AP trampoline switches to it (boot.asm) */
     uint64_t gdt[5] __attribute__((aligned(16)));
     uint8_t tss[104] __attribute__((aligned(16)));
     uint8_t idt[256 * 16] __attribute__((aligned(4096)));
@@ -118,7 +119,8 @@ static inline struct hv_cpu *this_cpu(void)
 
 void unmap_null_page(void);              /* page 0 not present from here on */
 void cpu_init_this(struct hv_cpu *c);    /* GDT, TSS, IDT, GS, LAPIC on the calling CPU */
-void smp_start_aps(int skip_index);     /* INIT-SIPI-SIPI every MADT CPU but the BSP */
+void smp_start_aps(int skip_index);     /* INIT-SIPI-SIPI every MADT CPU but the BSP, all at once */
+struct hv_cpu *hv_ap_lookup(uint32_t apic_id);   /* for the AP trampoline */
 uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
 void lapic_send_ipi(uint32_t apic_id, uint32_t low);
