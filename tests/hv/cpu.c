@@ -168,34 +168,54 @@ struct hv_cpu *hv_ap_lookup(uint32_t apic_id)
     hv_fail("AP with APIC ID %u is not in the MADT", apic_id);
 }
 
-/* INIT, then SIPI twice, to every AP at once: one 10 ms INIT wait for all
- * rather than one per CPU (the MP protocol's delays; QEMU needs none of them,
- * but a boot that spins 10 ms per CPU makes -icount runs quadratic). */
-void smp_start_aps(int skip_index)
+static void wait_online(struct hv_cpu *c, uint64_t deadline)
 {
-    uint64_t deadline;
+    while (!__atomic_load_n(&c->online, __ATOMIC_ACQUIRE) && rdtsc() < deadline)
+        cpu_relax();
+    if (!c->online)
+        hv_fail("CPU %u (APIC %u) did not come up", c->index, c->apic_id);
+}
 
+static void send_init(const struct hv_cpu *c) { lapic_send_ipi(c->apic_id, 0x4500); }
+static void send_sipi(const struct hv_cpu *c) { lapic_send_ipi(c->apic_id, 0x4600 | (TRAMP_BASE >> 12)); }
+
+/* INIT, then SIPI twice, one AP after the other with the MP protocol's
+ * delays (10 ms after INIT, 200 us after each SIPI); with parallel, to every
+ * AP at once, one set of delays for all: QEMU needs none of them, but a boot
+ * that waits 10 ms per CPU makes a -icount run (one host thread for every
+ * vCPU) quadratic in the CPU count. Sequential is the default: under plain
+ * TCG, a hundred APs spinning on the trampoline lock starve its holder. */
+void smp_start_aps(int skip_index, int parallel)
+{
     __builtin_memcpy((void *)(uintptr_t)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
     for (uint32_t i = 1; i < hv_nr_cpus; i++)
         hv_cpus[i].stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].stack + STACK_SIZE);
     __asm__ volatile("mfence" : : : "memory");
+    if (!parallel) {
+        for (uint32_t i = 1; i < hv_nr_cpus; i++) {
+            if ((int)i == skip_index)
+                continue;
+            send_init(&hv_cpus[i]);
+            delay_us(10000);
+            for (int round = 0; round < 2; round++) {
+                send_sipi(&hv_cpus[i]);
+                delay_us(200);
+            }
+            wait_online(&hv_cpus[i], rdtsc() + platform.tsc_khz * 2000);       /* 2 s */
+        }
+        return;
+    }
     for (uint32_t i = 1; i < hv_nr_cpus; i++)
         if ((int)i != skip_index)
-            lapic_send_ipi(hv_cpus[i].apic_id, 0x4500);          /* INIT, assert */
+            send_init(&hv_cpus[i]);
     delay_us(10000);
     for (int round = 0; round < 2; round++) {
         for (uint32_t i = 1; i < hv_nr_cpus; i++)
             if ((int)i != skip_index && !hv_cpus[i].online)
-                lapic_send_ipi(hv_cpus[i].apic_id, 0x4600 | (TRAMP_BASE >> 12));   /* SIPI */
+                send_sipi(&hv_cpus[i]);
         delay_us(200);
     }
-    deadline = rdtsc() + platform.tsc_khz * 5000;        /* 5 s */
-    for (uint32_t i = 1; i < hv_nr_cpus; i++) {
-        if ((int)i == skip_index)
-            continue;
-        while (!__atomic_load_n(&hv_cpus[i].online, __ATOMIC_ACQUIRE) && rdtsc() < deadline)
-            cpu_relax();
-        if (!hv_cpus[i].online)
-            hv_fail("CPU %u (APIC %u) did not come up", i, hv_cpus[i].apic_id);
-    }
+    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        if ((int)i != skip_index)
+            wait_online(&hv_cpus[i], rdtsc() + platform.tsc_khz * 30000);     /* 30 s */
 }

@@ -437,7 +437,8 @@ static void setup_cpus(void)
     cpu_init_this(&hv_cpus[0]);
     hv_cpus[0].online = 1;
     /* nostart=N: a CPU the MADT lists but that stays in wait-for-SIPI */
-    smp_start_aps(cmdline_get("nostart", buf, sizeof(buf)) ? (int)parse_u64(buf, 0) : 0);
+    smp_start_aps(cmdline_get("nostart", buf, sizeof(buf)) ? (int)parse_u64(buf, 0) : 0,
+                  cmdline_get("smp", buf, sizeof(buf)) && buf[0] == 'p');   /* smp=parallel */
 }
 
 void hv_main(uint32_t mb_info_phys)
