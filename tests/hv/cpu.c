@@ -179,43 +179,47 @@ static void wait_online(struct hv_cpu *c, uint64_t deadline)
 static void send_init(const struct hv_cpu *c) { lapic_send_ipi(c->apic_id, 0x4500); }
 static void send_sipi(const struct hv_cpu *c) { lapic_send_ipi(c->apic_id, 0x4600 | (TRAMP_BASE >> 12)); }
 
-/* INIT, then SIPI twice, one AP after the other with the MP protocol's
- * delays (10 ms after INIT, 200 us after each SIPI); with parallel, to every
- * AP at once, one set of delays for all: QEMU needs none of them, but a boot
- * that waits 10 ms per CPU makes a -icount run (one host thread for every
- * vCPU) quadratic in the CPU count. Sequential is the default: under plain
- * TCG, a hundred APs spinning on the trampoline lock starve its holder. */
-void smp_start_aps(int skip_index, int parallel)
+/* INIT, then SIPI twice, to the APs first .. last (but skip_index), with the
+ * MP protocol's delays once for the group: 10 ms after INIT, 200 us after
+ * each SIPI. */
+static void start_group(uint32_t first, uint32_t last, int skip_index, uint64_t timeout_ms)
 {
-    __builtin_memcpy((void *)(uintptr_t)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
-    for (uint32_t i = 1; i < hv_nr_cpus; i++)
-        hv_cpus[i].stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].stack + STACK_SIZE);
-    __asm__ volatile("mfence" : : : "memory");
-    if (!parallel) {
-        for (uint32_t i = 1; i < hv_nr_cpus; i++) {
-            if ((int)i == skip_index)
-                continue;
-            send_init(&hv_cpus[i]);
-            delay_us(10000);
-            for (int round = 0; round < 2; round++) {
-                send_sipi(&hv_cpus[i]);
-                delay_us(200);
-            }
-            wait_online(&hv_cpus[i], rdtsc() + platform.tsc_khz * 2000);       /* 2 s */
-        }
-        return;
-    }
-    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+    uint64_t deadline;
+
+    for (uint32_t i = first; i <= last; i++)
         if ((int)i != skip_index)
             send_init(&hv_cpus[i]);
     delay_us(10000);
     for (int round = 0; round < 2; round++) {
-        for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        for (uint32_t i = first; i <= last; i++)
             if ((int)i != skip_index && !hv_cpus[i].online)
                 send_sipi(&hv_cpus[i]);
         delay_us(200);
     }
+    deadline = rdtsc() + platform.tsc_khz * timeout_ms;
+    for (uint32_t i = first; i <= last; i++)
+        if ((int)i != skip_index)
+            wait_online(&hv_cpus[i], deadline);
+}
+
+/* One AP after the other by default; with parallel, every AP at once, one
+ * set of delays for all: QEMU needs none of them, but a boot that waits
+ * 10 ms per CPU makes a -icount run (one host thread for every vCPU)
+ * quadratic in the CPU count. Sequential is the default: under plain TCG, a
+ * hundred APs spinning on the trampoline lock starve its holder. */
+void smp_start_aps(int skip_index, int parallel)
+{
+    if (hv_nr_cpus < 2)
+        return;
+    __builtin_memcpy((void *)(uintptr_t)TRAMP_BASE, tramp_start, (size_t)(tramp_end - tramp_start));
+    for (uint32_t i = 1; i < hv_nr_cpus; i++)
+        hv_cpus[i].stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].stack + STACK_SIZE);
+    __asm__ volatile("mfence" : : : "memory");
+    if (parallel) {
+        start_group(1, hv_nr_cpus - 1, skip_index, 30000);
+        return;
+    }
     for (uint32_t i = 1; i < hv_nr_cpus; i++)
         if ((int)i != skip_index)
-            wait_online(&hv_cpus[i], rdtsc() + platform.tsc_khz * 30000);     /* 30 s */
+            start_group(i, i, -1, 2000);
 }
