@@ -33,7 +33,6 @@ static void say_crash(const struct cp_cpu *self, const char *reason)
 static void rewrite_gates(uint32_t self)
 {
     uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
-    uint64_t crash = (uint64_t)(uintptr_t)nmi_crash;
 
     cp_gate_clear_ist(cp_state.cpus[self].idt_base, CP_VEC_MC);
     cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs);
@@ -42,8 +41,7 @@ static void rewrite_gates(uint32_t self)
 
         if (i == self || !cpu->present)
             continue;      /* a CPU never started may have no IDT at all */
-        cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);
-        cp_gate_point(cpu->idt_base, CP_VEC_NMI, crash, cp_state.hv_cs);
+        cp_gates_to_victim(cpu);
     }
 }
 
@@ -190,7 +188,7 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const 
         if (cp_state.cpus[self].in_victim)
             cp_victim(self, ctx, CRASHPATH_CPUF_FAULTED);
         /* Another CPU won: save our own registers as a victim and park. */
-        cp_victim(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
+        cp_victim_by_other_door(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
     }
     crasher(self, reason, ctx, tsc_entry);
 }

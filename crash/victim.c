@@ -129,6 +129,18 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
     cp_victim(pos, regs, 0);
 }
 
+/* A CPU that becomes a victim by a door other than nmi_crash (the VM-exit
+ * hook, a lost election) may get there before the crasher has rewritten its
+ * IDT. An NMI it lets in on the way (the one leave_svm's STGI releases, the
+ * self-NMI of park) must then land in nmi_crash, not in the host's own
+ * handler, whose IRET would unblock NMIs and leave us parked with them
+ * open. So it points its own gates first; the crasher writes the same. */
+void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags)
+{
+    cp_gates_to_victim(&cp_state.cpus[pos]);
+    cp_victim(pos, regs, flags);
+}
+
 /* From crashpath_nmi_vmexit: an NMI that arrived as a VM exit. Under VMX,
  * a VM exit caused by an NMI leaves blocking by NMI in effect, as delivery
  * through the IDT does (SDM vol. 3, "VM exits": non-register state), so
@@ -146,5 +158,5 @@ int cp_vmexit_entry(const struct crashpath_regs *regs)
     pos = cp_this_cpu();
     if (pos == CP_NO_CPU || pos == crasher)
         return 0;
-    cp_victim(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);
+    cp_victim_by_other_door(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);
 }

@@ -84,6 +84,8 @@ void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
 /* Point a gate at handler: IST 0, interrupt gate, present, selector hv_cs,
  * DPL and reserved bits kept. Never leaves a half-written gate. */
 void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel);
+/* A victim's #MC IST dropped and its NMI gate pointed at nmi_crash. */
+void cp_gates_to_victim(const struct cp_cpu *cpu);
 
 /* ---- crash/notes.c: the note buffers are only 4-byte aligned inside, so
  * fields are written through these, never through struct pointers ---- */
@@ -107,6 +109,9 @@ void cp_info_mark_not_answered(uint32_t index);
 
 /* ---- crash/victim.c ---- */
 __attribute__((noreturn)) void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
+/* cp_victim for a CPU not entering through nmi_crash: its own gates first. */
+__attribute__((noreturn)) void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs,
+                                                       uint32_t flags);
 /* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
 void cp_cpu_shutdown(struct cp_cpu *cpu);
 __attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);

@@ -93,6 +93,8 @@ int sim_count_ops(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 void sim_clear_log(struct sim_cpu *c);
 
 extern volatile int sim_cx16_fail_next;
+/* Called at the start of every IDT gate read, to stop a CPU at a chosen point. */
+extern void (*volatile sim_idt_read_hook)(uint64_t gate);
 /* What the crasher handed to the hand-off stub, instead of jumping. */
 struct sim_handoff {
     volatile int taken;

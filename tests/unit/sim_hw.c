@@ -231,6 +231,7 @@ void sim_reset(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
     struct sigaction sa;
 
     memset(sim_cpus, 0, sizeof(sim_cpus));
+    sim_idt_read_hook = NULL;
     memset(sim_console_text, 0, sizeof(sim_console_text));
     sim_console_lines = 0;
     sim_nr = n;
@@ -460,10 +461,14 @@ uint64_t cp_hw_read_cr3(void) { return self()->cr3; }
 uint64_t cp_hw_read_cr4(void) { return self()->cr4; }
 uint16_t cp_hw_read_sel(unsigned int which) { return which < 6 ? self()->sel[which] : 0; }
 
+void (*volatile sim_idt_read_hook)(uint64_t gate);
+
 void cp_hw_idt_read(uint64_t gate, uint64_t *lo, uint64_t *hi)
 {
     const volatile uint64_t *g = (const volatile uint64_t *)(uintptr_t)gate;
 
+    if (sim_idt_read_hook)
+        sim_idt_read_hook(gate);
     *lo = g[0];
     *hi = g[1];
 }

@@ -555,6 +555,117 @@ TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
     check_no_faults(3);
 }
 
+/* Holding the crasher after the election, before it rewrites one CPU's
+ * gates: at its first look at that CPU's IDT, hold_action runs first. This
+ * is the window a CPU entering crashpath by another door than nmi_crash
+ * can fall into (a storm NMI's VM exit, a second panic). */
+static int held_cpu;
+static void (*hold_action)(struct sim_cpu *);
+static volatile int go_late;
+
+static int held_cpu_halted(void)
+{
+    return sim_cpus[held_cpu].halted;
+}
+
+static void hold_crasher_at_gates(uint64_t gate)
+{
+    struct sim_cpu *c = &sim_cpus[held_cpu];
+    uint64_t idt = (uint64_t)(uintptr_t)c->idt;
+
+    if (sim_self != &sim_cpus[the_crasher] || gate < idt || gate >= idt + sizeof(c->idt))
+        return;
+    sim_idt_read_hook = NULL;
+    hold_action(c);
+    CHECK(sim_wait(held_cpu_halted, 5000));
+}
+
+static void nmi_from_elsewhere(struct sim_cpu *c)
+{
+    sim_nmi(c);
+}
+
+static void release_late_crasher(struct sim_cpu *c)
+{
+    (void)c;
+    go_late = 1;
+}
+
+static void cpu_crash_late(struct sim_cpu *c)
+{
+    while (!go_late)
+        ;
+    crasher_rc[c->id] = th_crash("late crash", &crasher_rsp[c->id]);
+}
+
+/* An SVM guest that exits on someone else's NMI (a storm) after the
+ * election but before the crasher reached its IDT: the NMI held behind
+ * GIF=0 comes in at leave_svm's STGI. It must come in through nmi_crash,
+ * so the CPU parks with NMIs blocked; the host's handler would IRET and
+ * leave it parked with NMIs open, re-entered by the next NMI. */
+TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_blocked)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[2];
+
+    setup(3, CRASHPATH_APIC_XAPIC);
+    roles[2] = cpu_svm_guest;
+    sim_cpus[2].efer |= EFER_SVME;
+    held_cpu = 2;
+    hold_action = nmi_from_elsewhere;
+    sim_idt_read_hook = hold_crasher_at_gates;
+    run_crash(3, 0, roles);
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(c->host_nmis, 0);
+    CHECK_EQ(c->nmis_taken, 1);
+    CHECK_EQ(n.reentries, 0);
+    CHECK_EQ(n.saves, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK_EQ(sim_gate_ist(c, 2), 0);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_SVM_LEFT);
+    CHECK(c->nmi_pending);                         /* the self-NMI, held */
+    check_sentinels(&prs);
+    check_victim(1);
+    check_no_faults(3);
+}
+
+/* A second panic that loses the election before the crasher reached its
+ * IDT parks with NMIs open (it was not in NMI context): its own queued
+ * self-NMI must come back through nmi_crash, never the host's handler. */
+TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi_handler)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[2];
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    roles[2] = cpu_crash_late;
+    go_late = 0;
+    held_cpu = 2;
+    hold_action = release_late_crasher;
+    sim_idt_read_hook = hold_crasher_at_gates;
+    run_crash(3, 1, roles);
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(c->host_nmis, 0);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
+    CHECK_EQ(n.saves, 1);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK(c->halted && c->nmi_pending);
+    check_crasher(1);
+    check_victim(0);
+    check_no_faults(3);
+}
+
 TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)
 {
     struct crashpath_cpu_note n;
