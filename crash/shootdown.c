@@ -187,7 +187,11 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const 
          * (the stop hook): finish parking, keeping what it saved. */
         if (cp_state.cpus[self].in_victim)
             cp_victim(self, ctx, CRASHPATH_CPUF_FAULTED);
-        /* Another CPU won: save our own registers as a victim and park. */
+        /* Another CPU won: save our own registers as a victim and park.
+         * NMIs are most likely open here and the shootdown NMI may come any
+         * moment: publish the caller's registers at once, so the nested
+         * entry it makes saves those rather than our own frame. */
+        cp_victim_publish(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
         cp_victim_by_other_door(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
     }
     crasher(self, reason, ctx, tsc_entry);

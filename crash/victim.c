@@ -91,6 +91,31 @@ __attribute__((noreturn)) static void park(void)
     cp_halt_forever();
 }
 
+/*
+ * The registers a CPU's note holds are its outermost entry's: the
+ * interrupted context. A nested entry (a fault in the stop hook calling
+ * back in, the intercepted NMI that leave_svm's STGI lets in, the shootdown
+ * NMI reaching a losing crasher, which runs with NMIs open) would otherwise
+ * record crashpath's own frames. So the first entry publishes a pointer to
+ * its frame, and flags that describe it, before any work; whichever entry
+ * then saves, saves those. The outer frame is intact: with the NMI gate's
+ * IST gone, a nested frame lands below it.
+ *
+ * Only this CPU writes the record, and a nested entry never returns to the
+ * one it interrupted, so no lock is needed: an NMI before the pointer is
+ * stored makes the nested entry the first (the outer never resumes); one
+ * after it finds the outer's flags already stored.
+ */
+void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags)
+{
+    struct cp_cpu *cpu = &cp_state.cpus[pos];
+
+    if (__atomic_load_n(&cpu->first_regs, __ATOMIC_ACQUIRE))
+        return;
+    cpu->first_flags = flags;
+    __atomic_store_n(&cpu->first_regs, regs, __ATOMIC_RELEASE);
+}
+
 void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags)
 {
     struct cp_cpu *cpu = &cp_state.cpus[pos];
@@ -99,17 +124,14 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
     cpu->in_victim = 1;
     if (cpu->work_done)
         cp_notes_count_reentry(cpu);
-    /* The registers are saved once: the first entry's are the interrupted
-     * context; a nested one (a fault in the stop hook calling back in, the
-     * intercepted NMI that leave_svm's STGI lets in, the shootdown NMI that
-     * reaches a losing crasher) would record crashpath's own frames. The
-     * rest is done once per CPU, the flag set after the work, so a re-entry
-     * part-way through does it again rather than leave it half done (Xen's
-     * crash_save_done). */
+    cp_victim_publish(pos, regs, extra_flags);
+    /* Done once per CPU, the flag set after the work, so a re-entry part-way
+     * through does it again rather than leave it half done (Xen's
+     * crash_save_done); a save cut short is redone from the same frame. */
     if (!cpu->work_done) {
         if (!cp_notes_regs_saved(cpu))
-            cp_notes_save_regs(cpu, regs);
-        cp_notes_add_flags(cpu, extra_flags);
+            cp_notes_save_regs(cpu, cpu->first_regs);
+        cp_notes_add_flags(cpu, cpu->first_flags | extra_flags);
         run_stop_hook(cpu);
         cp_cpu_shutdown(cpu);
         __atomic_store_n(&cpu->work_done, 1, __ATOMIC_SEQ_CST);

@@ -34,6 +34,10 @@ struct cp_cpu {
     volatile uint32_t hook_entered; /* stop hook called at most once */
     volatile uint32_t in_victim;    /* inside cp_victim: a crash entry now is a fault there */
     volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
+    /* The outermost entry's registers and note flags, published before any
+     * work: a nested entry saves these, never its own (crashpath's frames). */
+    const struct crashpath_regs *volatile first_regs;
+    volatile uint32_t first_flags;
 };
 
 struct cp_state {
@@ -109,6 +113,8 @@ void cp_info_mark_not_answered(uint32_t index);
 
 /* ---- crash/victim.c ---- */
 __attribute__((noreturn)) void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
+/* Make regs and flags this CPU's victim record, unless an outer entry did. */
+void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags);
 /* cp_victim for a CPU not entering through nmi_crash: its own gates first. */
 __attribute__((noreturn)) void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs,
                                                        uint32_t flags);

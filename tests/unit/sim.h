@@ -15,7 +15,7 @@
 
 enum sim_op_kind {
     OP_RDMSR = 1, OP_WRMSR, OP_MMIO_R, OP_MMIO_W, OP_IDT_W8, OP_IDT_CX16, OP_MFENCE,
-    OP_ENABLE_NMIS, OP_VMCLEAR, OP_VMXOFF, OP_STGI, OP_CLI, OP_HALT,
+    OP_ENABLE_NMIS, OP_VMCLEAR, OP_VMXOFF, OP_STGI, OP_CLI, OP_HALT, OP_IDT_R,
 };
 
 struct sim_op {
@@ -93,8 +93,10 @@ int sim_count_ops(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 void sim_clear_log(struct sim_cpu *c);
 
 extern volatile int sim_cx16_fail_next;
-/* Called at the start of every IDT gate read, to stop a CPU at a chosen point. */
-extern void (*volatile sim_idt_read_hook)(uint64_t gate);
+/* Called before each logged operation, on the thread doing it (c is the CPU
+ * whose log gets it: for an IDT access, the IDT's owner), to stop or disturb
+ * a CPU at a chosen point. */
+extern void (*volatile sim_op_hook)(struct sim_cpu *c, uint32_t kind, uint32_t reg);
 /* What the crasher handed to the hand-off stub, instead of jumping. */
 struct sim_handoff {
     volatile int taken;

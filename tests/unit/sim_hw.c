@@ -38,9 +38,16 @@ static void fault(struct sim_cpu *c, const char *what, uint64_t v)
 
 static uint64_t op_seq;
 
+void (*volatile sim_op_hook)(struct sim_cpu *c, uint32_t kind, uint32_t reg);
+
 static void log_op(struct sim_cpu *c, uint32_t kind, uint32_t reg, uint64_t value)
 {
-    int i = __atomic_fetch_add(&c->nlog, 1, __ATOMIC_SEQ_CST);
+    void (*hook)(struct sim_cpu *, uint32_t, uint32_t) = sim_op_hook;
+    int i;
+
+    if (hook)
+        hook(c, kind, reg);
+    i = __atomic_fetch_add(&c->nlog, 1, __ATOMIC_SEQ_CST);
 
     if (i < SIM_LOG_MAX) {
         c->log[i].seq = __atomic_add_fetch(&op_seq, 1, __ATOMIC_SEQ_CST);
@@ -231,7 +238,7 @@ void sim_reset(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
     struct sigaction sa;
 
     memset(sim_cpus, 0, sizeof(sim_cpus));
-    sim_idt_read_hook = NULL;
+    sim_op_hook = NULL;
     memset(sim_console_text, 0, sizeof(sim_console_text));
     sim_console_lines = 0;
     sim_nr = n;
@@ -461,18 +468,6 @@ uint64_t cp_hw_read_cr3(void) { return self()->cr3; }
 uint64_t cp_hw_read_cr4(void) { return self()->cr4; }
 uint16_t cp_hw_read_sel(unsigned int which) { return which < 6 ? self()->sel[which] : 0; }
 
-void (*volatile sim_idt_read_hook)(uint64_t gate);
-
-void cp_hw_idt_read(uint64_t gate, uint64_t *lo, uint64_t *hi)
-{
-    const volatile uint64_t *g = (const volatile uint64_t *)(uintptr_t)gate;
-
-    if (sim_idt_read_hook)
-        sim_idt_read_hook(gate);
-    *lo = g[0];
-    *hi = g[1];
-}
-
 /* Which CPU's IDT holds this gate, for the log. */
 static struct sim_cpu *idt_owner(uint64_t gate)
 {
@@ -483,6 +478,16 @@ static struct sim_cpu *idt_owner(uint64_t gate)
             return &sim_cpus[i];
     }
     return self();
+}
+
+void cp_hw_idt_read(uint64_t gate, uint64_t *lo, uint64_t *hi)
+{
+    const volatile uint64_t *g = (const volatile uint64_t *)(uintptr_t)gate;
+    struct sim_cpu *o = idt_owner(gate);
+
+    log_op(o, OP_IDT_R, (uint32_t)((gate - (uint64_t)(uintptr_t)o->idt) / 16), 0);
+    *lo = g[0];
+    *hi = g[1];
 }
 
 /* Tests may force the next CMPXCHG16B to find the gate changed. */

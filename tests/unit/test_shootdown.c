@@ -568,14 +568,12 @@ static int held_cpu_halted(void)
     return sim_cpus[held_cpu].halted;
 }
 
-static void hold_crasher_at_gates(uint64_t gate)
+static void hold_crasher_at_gates(struct sim_cpu *c, uint32_t kind, uint32_t reg)
 {
-    struct sim_cpu *c = &sim_cpus[held_cpu];
-    uint64_t idt = (uint64_t)(uintptr_t)c->idt;
-
-    if (sim_self != &sim_cpus[the_crasher] || gate < idt || gate >= idt + sizeof(c->idt))
+    (void)reg;
+    if (kind != OP_IDT_R || c != &sim_cpus[held_cpu] || sim_self != &sim_cpus[the_crasher])
         return;
-    sim_idt_read_hook = NULL;
+    sim_op_hook = NULL;
     hold_action(c);
     CHECK(sim_wait(held_cpu_halted, 5000));
 }
@@ -615,7 +613,7 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
     sim_cpus[2].efer |= EFER_SVME;
     held_cpu = 2;
     hold_action = nmi_from_elsewhere;
-    sim_idt_read_hook = hold_crasher_at_gates;
+    sim_op_hook = hold_crasher_at_gates;
     run_crash(3, 0, roles);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
@@ -650,7 +648,7 @@ TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi
     go_late = 0;
     held_cpu = 2;
     hold_action = release_late_crasher;
-    sim_idt_read_hook = hold_crasher_at_gates;
+    sim_op_hook = hold_crasher_at_gates;
     run_crash(3, 1, roles);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
@@ -661,6 +659,114 @@ TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi
     CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
     CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
     CHECK(c->halted && c->nmi_pending);
+    check_crasher(1);
+    check_victim(0);
+    check_no_faults(3);
+}
+
+/* The shootdown NMI reaching a losing crasher (NMIs open) in the middle of
+ * saving its registers: the nested entry must finish that save from the
+ * caller's frame, not record its own, crashpath-internal one. */
+static void nmi_in_the_middle_of_the_save(struct sim_cpu *c, uint32_t kind, uint32_t reg)
+{
+    if (kind != OP_RDMSR || reg != MSR_FS_BASE || c != &sim_cpus[held_cpu] || sim_self != c)
+        return;
+    sim_op_hook = NULL;
+    sim_nmi(c);                  /* taken at once: its gate is nmi_crash already */
+}
+
+static void release_late_crasher_into_an_nmi(struct sim_cpu *c)
+{
+    (void)c;
+    sim_op_hook = nmi_in_the_middle_of_the_save;
+    go_late = 1;
+}
+
+TEST(shootdown_late_crasher_interrupted_mid_save_keeps_its_callers_registers)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[2];
+
+    setup(3, CRASHPATH_APIC_XAPIC);
+    roles[2] = cpu_crash_late;
+    go_late = 0;
+    held_cpu = 2;
+    hold_action = release_late_crasher_into_an_nmi;
+    sim_op_hook = hold_crasher_at_gates;
+    run_crash(3, 1, roles);
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(c->nmis_taken, 1);                    /* the NMI came in mid-save */
+    CHECK_EQ(c->host_nmis, 0);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
+    CHECK_EQ(n.saves, 1);                          /* the cut-short pass never counted */
+    CHECK_EQ(n.reentries, 0);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[2]);
+    check_sentinels(&prs);
+    check_crasher(1);
+    check_victim(0);
+    check_no_faults(3);
+}
+
+/* The same NMI a little earlier: the loser has just lost the election and
+ * is pointing its own gates, nothing of cp_victim has run yet. The caller's
+ * registers must already be published then. */
+static volatile int crasher_held, loser_at_own_gates;
+
+static int loser_reached_its_gates(void)
+{
+    return loser_at_own_gates;
+}
+
+/* Both sides in one hook: the crasher is held at the loser's IDT until the
+ * loser, released, stands at its own; then the loser waits for the NMI. */
+static void loser_waits_for_the_nmi_at_its_own_gates(struct sim_cpu *c, uint32_t kind, uint32_t reg)
+{
+    uint64_t t0 = sim_now_ns();
+
+    (void)reg;
+    if (kind != OP_IDT_R || c != &sim_cpus[2])
+        return;
+    if (sim_self == &sim_cpus[the_crasher] && !crasher_held) {
+        crasher_held = 1;
+        go_late = 1;
+        CHECK(sim_wait(loser_reached_its_gates, 5000));
+    } else if (sim_self == c && !loser_at_own_gates) {
+        loser_at_own_gates = 1;  /* the crasher goes on and sends the NMI */
+        while (!c->nmis_taken && sim_now_ns() - t0 < 5000000000ull)
+            ;
+    }
+}
+
+TEST(shootdown_late_crasher_interrupted_before_cp_victim_keeps_its_callers_registers)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+    struct crashpath_cpu_note n;
+    struct elf_prstatus prs;
+    const struct sim_cpu *c = &sim_cpus[2];
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    roles[2] = cpu_crash_late;
+    go_late = 0;
+    crasher_held = 0;
+    loser_at_own_gates = 0;
+    sim_op_hook = loser_waits_for_the_nmi_at_its_own_gates;
+    run_crash(3, 1, roles);
+    sim_op_hook = NULL;
+    sim_read_cpu_note(2, &n);
+    sim_read_prstatus(2, &prs);
+    CHECK_EQ(c->nmis_taken, 1);
+    CHECK_EQ(c->host_nmis, 0);
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
+    CHECK_EQ(n.saves, 1);
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[2]);
+    check_sentinels(&prs);
     check_crasher(1);
     check_victim(0);
     check_no_faults(3);
