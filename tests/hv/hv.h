@@ -140,6 +140,8 @@ extern const uint64_t hv_vector_stubs[32];
 __attribute__((noreturn)) void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready);
 __attribute__((noreturn)) void hv_halt_forever(volatile uint32_t *ready);
 extern const char hv_spin_loop[], hv_spin_loop_end[];
+/* hv.ld: the range crashpath's own code was linked into. */
+extern const char __crashpath_text[], __crashpath_text_end[];
 __attribute__((noreturn)) void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp);
 uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready);
 void hv_guest_loop(void);

@@ -188,6 +188,8 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
                            base, hv_nr_cpus, run.crasher, run.name, (uint64_t)LOWMEM_MARK,
                            (uint64_t)(uintptr_t)hv_spin_loop, (uint64_t)(uintptr_t)hv_spin_loop_end);
 
+    n += hv_snprintf(out + n, size - n, " cp.lib=0x%lx-0x%lx", (uint64_t)(uintptr_t)__crashpath_text,
+                     (uint64_t)(uintptr_t)__crashpath_text_end);
     if (run.scenario != SC_HALT)
         n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
     if (run.ist_cpu != NO_CPU)

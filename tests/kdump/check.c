@@ -138,6 +138,15 @@ static uint64_t parse_num(const char **s)
     return v;
 }
 
+/* "LO-HI", both numbers as parse_num reads them. */
+static void parse_range(const char *v, uint64_t *lo, uint64_t *hi)
+{
+    *lo = parse_num(&v);
+    if (*v == '-')
+        v++;
+    *hi = parse_num(&v);
+}
+
 static int key_is(const char *w, const char *key)
 {
     uint32_t n = 0;
@@ -214,11 +223,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.sentinel")) {
             e->sentinel = 1;
         } else if (key_is(w, "cp.spin")) {
-            v = value_of(w);
-            e->spin_lo = parse_num(&v);
-            if (*v == '-')
-                v++;
-            e->spin_hi = parse_num(&v);
+            parse_range(value_of(w), &e->spin_lo, &e->spin_hi);
+        } else if (key_is(w, "cp.lib")) {
+            parse_range(value_of(w), &e->lib_lo, &e->lib_hi);
         } else if (key_is(w, "cp.timedout")) {
             parse_list(value_of(w), e, CRASHPATH_OUTCOME_TIMED_OUT);
         } else if (key_is(w, "cp.corrupt")) {
@@ -259,10 +266,7 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->gif_cpu = (uint32_t)parse_num(&v) + 1;
             if (*v == ':')
                 v++;
-            e->gif_lo = parse_num(&v);
-            if (*v == '-')
-                v++;
-            e->gif_hi = parse_num(&v);
+            parse_range(v, &e->gif_lo, &e->gif_hi);
         }
         while (*s == ' ')
             s++;
@@ -402,9 +406,19 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, "note does not say the stop hook faulted: cpu, flags", i, s->note.flags);
     if (c->e->x2apic_cpu == i + 1 && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
         fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
-    /* Saved once, by the first entry; a nested entry keeps them. */
-    if (s->note.saves != 1)
-        fail_msg(c, "registers not saved exactly once: cpu, saves", i, s->note.saves);
+    /* Saved once, from the first entry's frame; a nested entry keeps them.
+     * Only a losing crasher saves with NMIs open, so only there may the
+     * shootdown NMI cut a save short and have it finished again (2). */
+    if (s->note.saves != 1 && !(s->note.saves == 2 && (s->note.flags & CRASHPATH_CPUF_LATE_CRASHER)))
+        fail_msg(c, "registers not saved exactly once: cpu, flags:saves", i,
+                 (uint64_t)s->note.flags << 32 | s->note.saves);
+    /* The registers are the interrupted context, never crashpath's own
+     * frame, with one exception: the losing crasher caught by the shootdown
+     * NMI inside crashpath_crash before it could publish its caller's
+     * registers (its note then lacks the late-crasher flag). */
+    if (c->e->lib_hi && s->regs[REG_RIP] >= c->e->lib_lo && s->regs[REG_RIP] < c->e->lib_hi &&
+        !(c->e->unpainted == i + 1 && !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER)))
+        fail_msg(c, "saved RIP is inside crashpath itself: cpu, rip", i, s->regs[REG_RIP]);
     /* Parked means parked: nothing may bring a CPU back into the victim path
      * unless the row made it (an #MC's IRET). A losing crasher, which parks
      * with NMIs open, takes the shootdown NMI and its own self-NMI after. */

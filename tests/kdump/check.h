@@ -17,6 +17,7 @@ struct check_expect {
     uint64_t lowmem;              /* cp.lowmem: address of the 4 KiB low-memory mark, 0 = none */
     int sentinel;                 /* cp.sentinel=1: victims spun with r8..r15 sentinels */
     uint64_t spin_lo, spin_hi;    /* cp.spin=lo-hi: where a spinning victim's RIP must be */
+    uint64_t lib_lo, lib_hi;      /* cp.lib=lo-hi: crashpath's own text, where no saved RIP may be */
     uint32_t corrupt;             /* cp.corrupt: CRASHPATH_SEGMENT_* bits expected corrupt, 0 = intact */
     uint32_t paint;               /* cp.paint: bytes below each victim's RSP painted 0xa5 before the crash */
     uint32_t x2apic_cpu;          /* cp.x2apic_cpu: this CPU's note must record x2APIC mode (+1; 0 = none) */
