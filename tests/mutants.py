@@ -75,6 +75,15 @@ MUTANTS = [
      "crash/victim.c", "    cp_gates_to_victim(&cp_state.cpus[pos]);\n    cp_victim(pos, regs, flags);",
      "    cp_victim(pos, regs, flags);",
      "shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_blocked"),
+    ("a losing crasher publishes its caller's registers only in cp_victim",
+     "crash/shootdown.c", "        cp_victim_publish(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);\n", "",
+     "shootdown_late_crasher_interrupted_before_cp_victim_keeps_its_callers_registers"),
+    ("a save cut short is finished from the nested entry's own frame",
+     "crash/victim.c", "cp_notes_save_regs(cpu, cpu->first_regs);", "cp_notes_save_regs(cpu, regs);",
+     "shootdown_late_crasher_interrupted_mid_save_keeps_its_callers_registers"),
+    ("the first entry's flags are lost when a nested entry finishes its work",
+     "crash/victim.c", "cp_notes_add_flags(cpu, cpu->first_flags | extra_flags);", "cp_notes_add_flags(cpu, extra_flags);",
+     "shootdown_late_crasher_interrupted_mid_save_keeps_its_callers_registers"),
     ("done flag set before the work, so a re-entry part-way skips it",
      "crash/victim.c", "    if (!cpu->work_done) {\n", "    if (!__atomic_exchange_n(&cpu->work_done, 1, __ATOMIC_SEQ_CST)) {\n",
      "shootdown_victim_reentered_part_way_keeps_its_registers_answers_once"),
@@ -150,10 +159,13 @@ MUTANTS = [
     ("a late answer is not recorded as late",
      "crash/victim.c", "        cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_ANSWERED_LATE);", "", "scenario:stuck-late-4-xapic"),
     ("a nested entry saves the registers again",
-     "crash/victim.c", "        if (!cp_notes_regs_saved(cpu))\n            cp_notes_save_regs(cpu, regs);",
+     "crash/victim.c", "        if (!cp_notes_regs_saved(cpu))\n            cp_notes_save_regs(cpu, cpu->first_regs);",
      "        cp_notes_save_regs(cpu, regs);", "shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers"),
+    ("the crash entry records its own RIP, not its caller's",
+     "entry/crash_entry.asm", "    mov rax, [rsp + FRAME_SIZE]     ; our return address", "    lea rax, [rel $]",
+     "scenario:halt-bsp-2-xapic"),
     ("a nested entry saves the registers again (seen under QEMU)",
-     "crash/victim.c", "        if (!cp_notes_regs_saved(cpu))\n            cp_notes_save_regs(cpu, regs);",
+     "crash/victim.c", "        if (!cp_notes_regs_saved(cpu))\n            cp_notes_save_regs(cpu, cpu->first_regs);",
      "        cp_notes_save_regs(cpu, regs);", "scenario:svm-guests-4-x2apic"),
     ("the gates of a CPU never started are rewritten (its IDT is absent)",
      "crash/shootdown.c", "        if (i == self || !cpu->present)\n            continue;      /* a CPU never started",
@@ -166,6 +178,16 @@ MUTANTS = [
 def run(cmd, cwd, timeout):
     return subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           text=True, timeout=timeout)
+
+
+def failure_reason(out, test):
+    """The first reason the run gave, so the log says how the mutant failed."""
+    for line in out.splitlines():
+        if "check failed: " in line:
+            return ": " + line.split("check failed: ", 1)[1][:150]
+        if line.startswith(f"FAIL {test}") and " FAIL " in line:
+            return ": " + line.split(" FAIL ", 1)[1].split("  (console")[0][:150]
+    return ""
 
 
 def main():
@@ -200,6 +222,8 @@ def main():
                 out = run(check_cmd, work, 600).stdout
                 ok = f"FAIL {test}" in out
                 verdict = "fails" if ok else "still passes"
+                if ok:
+                    verdict += failure_reason(out, test)
             print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")
             if ok:
                 caught += 1
