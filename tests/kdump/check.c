@@ -371,6 +371,16 @@ static void walk_notes(struct ctx *c, const struct phdr *p)
     }
 }
 
+/* Was CPU i stopped in the hypervisor's own role code, where the row set up
+ * what the dump must show (sentinels, a painted stack)? Not a CPU that ran a
+ * guest (its VM-exit handler called in), nor a CPU that crashed too and lost
+ * the election (it may have been caught before or inside crashpath_crash). */
+static int stopped_in_its_role(const struct ctx *c, uint32_t i)
+{
+    return !c->e->svm[i] && !(seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) &&
+           c->e->unpainted != i + 1;
+}
+
 static void check_cpu(struct ctx *c, uint32_t i)
 {
     const struct cpu_seen *s = &seen[i];
@@ -439,11 +449,9 @@ static void check_cpu(struct ctx *c, uint32_t i)
         if (s->regs[REG_RIP] < c->e->gif_lo || s->regs[REG_RIP] >= c->e->gif_hi)
             fail_msg(c, "CLGI CPU's NMI not taken right after STGI: cpu, rip", i, s->regs[REG_RIP]);
     }
-    /* Spinning victims are judged by their sentinels; not a CPU that was in
-     * a guest or a CLGI section, nor the losing one of two crashers (the
-     * shootdown NMI may reach it before it calls crashpath_crash). */
-    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel && !c->e->svm[i] && c->e->gif_cpu != i + 1 &&
-        !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER) && c->e->unpainted != i + 1) {
+    /* Spinning victims are judged by their sentinels; not the CLGI CPU,
+     * which loops in its own STGI/CLGI code. */
+    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel && stopped_in_its_role(c, i) && c->e->gif_cpu != i + 1) {
         for (uint32_t r = 8; r <= 15; r++) {
             /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
             uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
@@ -543,12 +551,10 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
         uint64_t rsp = seen[i].regs[19], off;
         uint32_t low = 0;
 
-        /* a CPU that crashed too (and lost the election) never painted its
-         * stack, nor did a guest's VM-exit handler; a re-entered CPU stacked
-         * a second entry below the first */
+        /* only a stack the role painted; a re-entered CPU stacked a second
+         * entry below the first */
         if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
-            (seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) || c->e->svm[i] ||
-            seen[i].note.reentries || c->e->unpainted == i + 1)
+            !stopped_in_its_role(c, i) || seen[i].note.reentries)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
         if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))
