@@ -36,8 +36,8 @@ struct cp_cpu {
     volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
     /* The outermost entry's registers and note flags, published before any
      * work: a nested entry saves these, never its own (crashpath's frames). */
+    volatile uint32_t first_flags;  /* (beside the other words: no padding per CPU) */
     const struct crashpath_regs *volatile first_regs;
-    volatile uint32_t first_flags;
 };
 
 struct cp_state {
