@@ -633,35 +633,53 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
     check_no_faults(3);
 }
 
+/* CPU 1 crashes; CPU 2 calls crashpath_crash once released by go_late,
+ * with hook steering both (the tests' windows). Returns CPU 2's note. */
+static void run_late_crasher(enum crashpath_apic_mode mode, void (*hook)(struct sim_cpu *, uint32_t, uint32_t),
+                             struct crashpath_cpu_note *n, struct elf_prstatus *prs)
+{
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
+
+    setup(3, mode);
+    roles[2] = cpu_crash_late;
+    go_late = 0;
+    held_cpu = 2;
+    sim_op_hook = hook;
+    run_crash(3, 1, roles);
+    sim_op_hook = NULL;
+    sim_read_cpu_note(2, n);
+    sim_read_prstatus(2, prs);
+}
+
+/* What every late-crasher test requires of the loser (CPU 2) and the rest:
+ * never in the host's NMI handler, answered once as a late crasher, its
+ * caller's RIP saved once. */
+static void check_late_crasher(const struct crashpath_cpu_note *n, const struct elf_prstatus *prs)
+{
+    CHECK_EQ(sim_cpus[2].host_nmis, 0);
+    CHECK_EQ(n->outcome, CRASHPATH_OUTCOME_ANSWERED);
+    CHECK(n->flags & CRASHPATH_CPUF_LATE_CRASHER);
+    CHECK_EQ(n->saves, 1);
+    CHECK_EQ(prs->pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    check_crasher(1);
+    check_victim(0);
+    check_no_faults(3);
+}
+
 /* A second panic that loses the election before the crasher reached its
  * IDT parks with NMIs open (it was not in NMI context): its own queued
  * self-NMI must come back through nmi_crash, never the host's handler. */
 TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi_handler)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[2];
 
-    setup(3, CRASHPATH_APIC_X2APIC);
-    roles[2] = cpu_crash_late;
-    go_late = 0;
-    held_cpu = 2;
     hold_action = release_late_crasher;
-    sim_op_hook = hold_crasher_at_gates;
-    run_crash(3, 1, roles);
-    sim_read_cpu_note(2, &n);
-    sim_read_prstatus(2, &prs);
-    CHECK_EQ(c->host_nmis, 0);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
-    CHECK_EQ(n.saves, 1);
-    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    run_late_crasher(CRASHPATH_APIC_X2APIC, hold_crasher_at_gates, &n, &prs);
+    check_late_crasher(&n, &prs);
     CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
     CHECK(c->halted && c->nmi_pending);
-    check_crasher(1);
-    check_victim(0);
-    check_no_faults(3);
 }
 
 /* The shootdown NMI reaching a losing crasher (NMIs open) in the middle of
@@ -684,32 +702,16 @@ static void release_late_crasher_into_an_nmi(struct sim_cpu *c)
 
 TEST(shootdown_late_crasher_interrupted_mid_save_keeps_its_callers_registers)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
-    const struct sim_cpu *c = &sim_cpus[2];
 
-    setup(3, CRASHPATH_APIC_XAPIC);
-    roles[2] = cpu_crash_late;
-    go_late = 0;
-    held_cpu = 2;
     hold_action = release_late_crasher_into_an_nmi;
-    sim_op_hook = hold_crasher_at_gates;
-    run_crash(3, 1, roles);
-    sim_read_cpu_note(2, &n);
-    sim_read_prstatus(2, &prs);
-    CHECK_EQ(c->nmis_taken, 1);                    /* the NMI came in mid-save */
-    CHECK_EQ(c->host_nmis, 0);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
-    CHECK_EQ(n.saves, 1);                          /* the cut-short pass never counted */
+    run_late_crasher(CRASHPATH_APIC_XAPIC, hold_crasher_at_gates, &n, &prs);
+    check_late_crasher(&n, &prs);                  /* saves 1: the cut-short pass never counted */
+    CHECK_EQ(sim_cpus[2].nmis_taken, 1);           /* the NMI came in mid-save */
     CHECK_EQ(n.reentries, 0);
-    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
     CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[2]);
     check_sentinels(&prs);
-    check_crasher(1);
-    check_victim(0);
-    check_no_faults(3);
 }
 
 /* The same NMI a little earlier: the loser has just lost the election and
@@ -744,32 +746,16 @@ static void loser_waits_for_the_nmi_at_its_own_gates(struct sim_cpu *c, uint32_t
 
 TEST(shootdown_late_crasher_interrupted_before_cp_victim_keeps_its_callers_registers)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
-    const struct sim_cpu *c = &sim_cpus[2];
 
-    setup(3, CRASHPATH_APIC_X2APIC);
-    roles[2] = cpu_crash_late;
-    go_late = 0;
     crasher_held = 0;
     loser_at_own_gates = 0;
-    sim_op_hook = loser_waits_for_the_nmi_at_its_own_gates;
-    run_crash(3, 1, roles);
-    sim_op_hook = NULL;
-    sim_read_cpu_note(2, &n);
-    sim_read_prstatus(2, &prs);
-    CHECK_EQ(c->nmis_taken, 1);
-    CHECK_EQ(c->host_nmis, 0);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK(n.flags & CRASHPATH_CPUF_LATE_CRASHER);
-    CHECK_EQ(n.saves, 1);
-    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
+    run_late_crasher(CRASHPATH_APIC_X2APIC, loser_waits_for_the_nmi_at_its_own_gates, &n, &prs);
+    check_late_crasher(&n, &prs);
+    CHECK_EQ(sim_cpus[2].nmis_taken, 1);
     CHECK_EQ(prs.pr_reg[RSP], crasher_rsp[2]);
     check_sentinels(&prs);
-    check_crasher(1);
-    check_victim(0);
-    check_no_faults(3);
 }
 
 TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)
