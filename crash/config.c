@@ -182,18 +182,6 @@ int crashpath_init(const struct crashpath_config *config)
     return CRASHPATH_OK;
 }
 
-/* Linear in the number of CPUs, with no parsing and no lock: the APIC ID is
- * the only identity the hardware gives an NMI handler. */
-uint32_t cp_this_cpu(void)
-{
-    uint32_t id = cp_apic_read_id(cp_apic_mode());
-
-    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
-        if (cp_state.cpus[i].apic_id == id)
-            return i;
-    return CP_NO_CPU;
-}
-
 const char *crashpath_strerror(int error)
 {
     switch (error) {
@@ -236,6 +224,11 @@ const char *crashpath_strerror(int error)
     case CRASHPATH_ERR_MEMMAP: return "memory map empty, too long or overlapping";
     case CRASHPATH_ERR_IMAGE_RANGE: return "crashpath's code is not inside the given hypervisor image range";
     case CRASHPATH_ERR_MAPPING: return "hand-off page tables: crashpath's code address collides with the identity map";
+    case CRASHPATH_ERR_FRED: return "the host runs FRED: events bypass the IDT gates crashpath rewrites";
+    case CRASHPATH_ERR_BZ_ALIGN: return "kdump image: kernel_alignment or min_alignment unusable";
+    case CRASHPATH_ERR_BZ_NOT_ABOVE_4G: return "kdump image: must lie above 4 GiB but XLF_CAN_BE_LOADED_ABOVE_4G is clear";
+    case CRASHPATH_ERR_BZ_NO_5LEVEL: return "kdump image: the host runs 5-level paging and the kernel lacks XLF_5LEVEL";
+    case CRASHPATH_ERR_NOTES_IN_KDUMP_RAM: return "a note buffer lies in RAM given to the kdump kernel";
     default: return "unknown crashpath error";
     }
 }

@@ -4,6 +4,20 @@
 #include "cp/hw.h"
 #include "cp/internal.h"
 
+/* Which configured CPU is running this: crash-time code (NMI and #MC
+ * context), so it lives here and not with the load-time configuration.
+ * Linear in the number of CPUs, with no parsing and no lock: the APIC ID is
+ * the only identity the hardware gives an NMI handler. */
+uint32_t cp_this_cpu(void)
+{
+    uint32_t id = cp_apic_read_id(cp_apic_mode());
+
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        if (cp_state.cpus[i].apic_id == id)
+            return i;
+    return CP_NO_CPU;
+}
+
 static void say_crash(const struct cp_cpu *self, const char *reason)
 {
     struct cp_line l = { .len = 0 };

@@ -45,11 +45,16 @@ default rel
 %define FRAME_SIZE     0xa8
 
 ; FUNC/ENDFUNC give every symbol an ELF type and size, so debuggers and nm
-; see real functions, not bare labels.
+; see real functions, not bare labels. Every one of them is reached indirectly
+; (an IDT gate, or a host's call through a pointer), so each starts with
+; ENDBR64: with supervisor IBT on (CR4.CET, IA32_S_CET.ENDBR_EN), an event
+; delivered through the IDT or an indirect CALL/JMP that lands anywhere else
+; raises #CP (SDM vol. 1, 18.3). On a CPU without CET it is a NOP.
 %macro FUNC 1
     global %1:function (%1.end - %1)
     align 16
 %1:
+    endbr64
 %endmacro
 %macro ENDFUNC 1
 %1.end:

@@ -200,6 +200,18 @@ enum crashpath_error {
     CRASHPATH_ERR_MEMMAP = -36,          /* memory map empty, too long or overlapping */
     CRASHPATH_ERR_IMAGE_RANGE = -37,     /* crashpath's code lies outside image_virt/image_size */
     CRASHPATH_ERR_MAPPING = -38,         /* crashpath's code address collides with the identity map */
+    /* crashpath_init */
+    CRASHPATH_ERR_FRED = -39,            /* the host runs FRED (CR4 bit 32): events bypass the IDT,
+                                            so no gate crashpath rewrites would ever be used */
+    /* crashpath_load_kdump */
+    CRASHPATH_ERR_BZ_ALIGN = -40,        /* kernel_alignment not a power of two, or min_alignment
+                                            above it or below 4 KiB */
+    CRASHPATH_ERR_BZ_NOT_ABOVE_4G = -41, /* the kernel or initrd would lie above 4 GiB but
+                                            XLF_CAN_BE_LOADED_ABOVE_4G is clear */
+    CRASHPATH_ERR_BZ_NO_5LEVEL = -42,    /* the host runs 5-level paging (CR4.LA57) and the kernel
+                                            lacks XLF_5LEVEL */
+    CRASHPATH_ERR_NOTES_IN_KDUMP_RAM = -43, /* a note buffer lies in RAM the kdump kernel is given
+                                            (it would refuse to map it: no /proc/vmcore) */
 };
 
 /* Validate and copy the configuration, write every note header (so a CPU

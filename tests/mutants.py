@@ -172,6 +172,16 @@ MUTANTS = [
      "        if (i == self)\n            continue;      /* a CPU never started", "scenario:never-started-cpu-4-xapic"),
     ("victim does not leave SVM",
      "crash/victim.c", "    leave_svm(cpu);\n", "    (void)leave_svm;\n", "scenario:svm-clgi-4-xapic"),
+    # Build checks over the archive (tests/check-ibt.py).
+    ("entry stubs without ENDBR64 (every IDT-delivered NMI is a #CP under IBT)",
+     "entry/crash_entry.asm", "%1:\n    endbr64\n%endmacro", "%1:\n%endmacro", "check:ibt"),
+    ("switch statements compiled to jump tables (NOTRACK jumps to labels without ENDBR64)",
+     "Makefile", "-fcf-protection=branch -fno-jump-tables", "-fcf-protection=branch", "check:ibt"),
+    ("functions built without -fcf-protection=branch (no ENDBR64 on the C entry points)",
+     "Makefile", "-fcf-protection=branch -fno-jump-tables", "-fcf-protection=none -fno-jump-tables", "check:ibt"),
+    ("crash-time code calls load-time code (cp_this_cpu back in the load-time section)",
+     "crash/shootdown.c", "uint32_t cp_this_cpu(void)\n{",
+     "__attribute__((section(\".text.crashpath_load\"))) uint32_t cp_this_cpu(void)\n{", "check:ibt"),
 ]
 
 
@@ -208,6 +218,18 @@ def main():
                 missed += 1
                 continue
             open(src, "w").write(text.replace(old, new))
+            if test.startswith("check:"):
+                # a build check (tests/check-<name>.py) over the archive must refuse the mutant
+                build = run(["make", "--no-print-directory", "all"], work, 300)
+                if build.returncode == 0:
+                    out = run(["python3", f"tests/check-{test[len('check:'):]}.py", "build/libcrashpath.a"], work, 120)
+                    ok = out.returncode != 0
+                    verdict = ("fails: " + out.stdout.splitlines()[0][:150]) if ok else "still passes"
+                else:
+                    ok, verdict = False, "mutant does not build (fix the mutation)"
+                print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")
+                caught, missed = caught + ok, missed + (not ok)
+                continue
             if test.startswith("scenario:"):
                 test = test[len("scenario:"):]
                 build = run(["make", "--no-print-directory", "hv", "mini"], work, 300)

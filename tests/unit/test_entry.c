@@ -36,12 +36,16 @@ TEST(entry_trap_nop_returns_through_iretq)
     CHECK_EQ(th_trap_nop_probe(), 0x600d);
 }
 
-TEST(entry_trap_nop_is_iretq_alone)
+TEST(entry_trap_nop_is_endbr64_then_iretq_alone)
 {
     const uint8_t *p = (const uint8_t *)(uintptr_t)trap_nop;
 
-    CHECK_EQ(p[0], 0x48);   /* REX.W */
-    CHECK_EQ(p[1], 0xcf);   /* IRET */
+    CHECK_EQ(p[0], 0xf3);   /* ENDBR64: f3 0f 1e fa, an IDT gate target under IBT */
+    CHECK_EQ(p[1], 0x0f);
+    CHECK_EQ(p[2], 0x1e);
+    CHECK_EQ(p[3], 0xfa);
+    CHECK_EQ(p[4], 0x48);   /* REX.W */
+    CHECK_EQ(p[5], 0xcf);   /* IRET */
 }
 
 TEST(entry_crash_stub_returns_with_callee_saved_intact_when_refused)
