@@ -26,6 +26,7 @@
 #define APIC_LVT_ERROR 0x370u
 
 #define APIC_SVR_ENABLE (1u << 8)
+#define XAPIC_BROADCAST_ID 0xffu   /* physical destination 0xff: every CPU (SDM 10.6.2.1) */
 #define APIC_LVT_MASKED (1u << 16)
 
 /* ICR fields (SDM vol. 3, 10.6.1). Level must be 1 (assert) for every
@@ -126,14 +127,19 @@ static void apic_icr_write(uint32_t dest, uint32_t low)
     if (mode == CRASHPATH_APIC_X2APIC) {
         /* WRMSR to the x2APIC ICR is not serializing (SDM 10.12.3): without a
          * fence the NMI could overtake our earlier stores, e.g. the gate
-         * rewrite the victim is about to use. */
+         * rewrite the victim is about to use. MFENCE alone does not order a
+         * later WRMSR either: LFENCE after it keeps the WRMSR from starting
+         * before the MFENCE completes (Linux's weak_wrmsr_fence). */
         cp_hw_mfence();
+        cp_hw_lfence();
         cp_hw_wrmsr(x2apic_msr(APIC_ICR), ((uint64_t)dest << 32) | low);
     } else if (mode == CRASHPATH_APIC_XAPIC) {
         uint64_t page = xapic_page();
 
-        if (dest > 0xffu && !(low & ICR_SH_ALL_BUT_SELF))
-            return;            /* unreachable in xAPIC physical mode: 8-bit IDs only */
+        /* 8-bit IDs only, and 0xff is the broadcast: an NMI to it would hit
+         * every CPU, the sender and CPUs never started included. */
+        if (dest >= XAPIC_BROADCAST_ID && !(low & ICR_SH_ALL_BUT_SELF))
+            return;
         xapic_wait_icr_idle(page);
         cp_hw_mmio_write32(page + APIC_ICR2, dest << 24);
         cp_hw_mmio_write32(page + APIC_ICR, low);

@@ -38,6 +38,11 @@ static int check_scalars(const struct crashpath_config *c)
     mode = cp_apic_mode();
     if (mode != CRASHPATH_APIC_XAPIC && mode != CRASHPATH_APIC_X2APIC)
         return CRASHPATH_ERR_APIC_MODE;
+    /* Under FRED (CR4 bit 32) events are delivered through IA32_FRED_CONFIG
+     * and never consult the IDT: victims would run the host's own NMI
+     * handler, return, never answer, and run on into the kdump kernel. */
+    if (cp_hw_read_cr4() & CR4_FRED)
+        return CRASHPATH_ERR_FRED;
     cp_hw_cpuid(1, 0, regs);
     if (!(regs[2] & CPUID1_ECX_CX16))
         return CRASHPATH_ERR_NO_CX16;
@@ -48,11 +53,19 @@ static int check_scalars(const struct crashpath_config *c)
     return CRASHPATH_OK;
 }
 
-static int check_cpu(const struct crashpath_cpu *cpu)
+/* The broadcast destination of the mode the LAPIC runs now: an NMI sent to
+ * it, the victim's self-NMI included, would reach every CPU (SDM vol. 3,
+ * 10.6.2.1 for xAPIC's 0xff, 10.12.9 for x2APIC's 0xffffffff). */
+static uint32_t broadcast_id(enum crashpath_apic_mode mode)
+{
+    return mode == CRASHPATH_APIC_XAPIC ? 0xffu : 0xffffffffu;
+}
+
+static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode mode)
 {
     if (cpu->index >= CRASHPATH_MAX_CPUS)
         return CRASHPATH_ERR_CPU_INDEX;
-    if (cpu->apic_id == 0xffffffffu)
+    if (cpu->apic_id >= broadcast_id(mode))
         return CRASHPATH_ERR_APIC_ID;
     if (cpu->flags & CRASHPATH_CPU_PRESENT) {
         if (!cpu->idt_base)
@@ -110,13 +123,15 @@ static int check_info_note(const struct crashpath_config *c, const struct crashp
 
 static int validate(const struct crashpath_config *c)
 {
+    enum crashpath_apic_mode mode;
     int err;
 
     if (!c || !c->cpus)
         return CRASHPATH_ERR_NULL_CONFIG;
     err = check_scalars(c);
+    mode = cp_apic_mode();
     for (uint32_t i = 0; !err && i < c->nr_cpus; i++) {
-        err = check_cpu(&c->cpus[i]);
+        err = check_cpu(&c->cpus[i], mode);
         if (!err)
             err = check_info_note(c, &c->cpus[i]);
         for (uint32_t j = 0; !err && j < i; j++)
@@ -191,7 +206,7 @@ const char *crashpath_strerror(int error)
     case CRASHPATH_ERR_TOO_MANY_CPUS: return "more CPUs than CRASHPATH_MAX_CPUS";
     case CRASHPATH_ERR_CPU_INDEX: return "a logical CPU index is not below CRASHPATH_MAX_CPUS";
     case CRASHPATH_ERR_DUP_CPU_INDEX: return "two CPUs share a logical index";
-    case CRASHPATH_ERR_APIC_ID: return "APIC ID 0xffffffff is the broadcast ID";
+    case CRASHPATH_ERR_APIC_ID: return "an APIC ID is the broadcast ID (0xff in xAPIC mode, 0xffffffff in x2APIC)";
     case CRASHPATH_ERR_DUP_APIC_ID: return "two CPUs share an APIC ID";
     case CRASHPATH_ERR_NO_IDT: return "a present CPU has no IDT";
     case CRASHPATH_ERR_IDT_ALIGN: return "an IDT is not 16-byte aligned";

@@ -57,6 +57,11 @@ READ_CR(2)
 READ_CR(3)
 READ_CR(4)
 
+void cp_hw_write_cr4(uint64_t value)
+{
+    __asm__ volatile("mov %0, %%cr4" : : "r"(value) : "memory");
+}
+
 uint16_t cp_hw_read_sel(unsigned int which)
 {
     uint16_t v = 0;
@@ -116,6 +121,11 @@ void cp_hw_halt(void)
 void cp_hw_mfence(void)
 {
     __asm__ volatile("mfence" : : : "memory");
+}
+
+void cp_hw_lfence(void)
+{
+    __asm__ volatile("lfence" : : : "memory");
 }
 
 void cp_hw_enable_nmis(void)

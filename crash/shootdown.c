@@ -137,6 +137,29 @@ static void machine_checks_to_nop(void)
             cp_gate_point(cp_state.cpus[i].idt_base, CP_VEC_MC, nop, cp_state.hv_cs);
 }
 
+/*
+ * Supervisor CET off, on the crasher only, before enable_nmis: its IRET to
+ * itself, at the same privilege with shadow stacks on, pops and compares a
+ * shadow-stack frame (CS, LIP, SSP) that no event delivery pushed, and
+ * raises #CP (SDM vol. 1, 17.2.3; Xen's kexec path does the same, and Xen
+ * and Linux run shadow stacks in supervisor mode by default). IA32_S_CET
+ * exists wherever CR4.CET can be set, so it is touched only then. Zeroing it
+ * first stops shadow-stack and ENDBR checks with CR4.CET still set; clearing
+ * CR4.CET is legal at any time (only setting it needs CR0.WP). The hand-off
+ * then enters the kdump kernel with CET off, as the boot protocol expects.
+ * Victims keep theirs: they never IRET, and IRETs from delivered events
+ * (trap_nop, mce_crash) match the frames their delivery pushed.
+ */
+static void supervisor_cet_off(void)
+{
+    uint64_t cr4 = cp_hw_read_cr4();
+
+    if (!(cr4 & CR4_CET))
+        return;
+    cp_hw_wrmsr(MSR_IA32_S_CET, 0);
+    cp_hw_write_cr4(cr4 & ~CR4_CET);
+}
+
 __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
                                               const struct crashpath_regs *ctx, uint64_t tsc_entry)
 {
@@ -174,6 +197,7 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     /* A crash from NMI context (a watchdog) leaves NMIs blocked; a latched
      * NMI would then fire at the kdump kernel's first IRET, before it has
      * an NMI handler. IRET to ourselves now, while trap_nop absorbs it. */
+    supervisor_cet_off();
     cp_hw_enable_nmis();
     cp_handoff();
 }

@@ -40,6 +40,12 @@ section .text
 ; Entered with interrupts off and NMIs already unblocked by enable_nmis.
 FUNC handoff_stub
     endbr64                         ; an indirect call target, in case IBT is on
+    ; CR4.PGE off first: a CR3 load keeps global TLB entries (SDM vol. 3,
+    ; 4.10.4.1), so the host's global mappings would outlive the switch and
+    ; shadow the identity map; clearing PGE flushes them all (Xen 4665d17967).
+    mov rax, cr4
+    and rax, ~(1 << 7)
+    mov cr4, rax
     ; Prepared tables, PCID 0 and bit 63 clear: a full flush. Done before
     ; CR4.PCIDE is cleared, which needs CR3[11:0] = 0 (SDM vol. 3, 4.10.1).
     mov cr3, rdi
@@ -48,16 +54,7 @@ global handoff_stub_identity
 handoff_stub_identity:
     endbr64
     lea rsp, [handoff_stack_top]
-    ; Supervisor CET off before CR4.CET goes: IA32_S_CET exists only if CET
-    ; does, so only touch it when CR4.CET (bit 23) is set.
-    mov rax, cr4
-    bt rax, 23
-    jnc .no_cet
-    mov ecx, 0x6a2
-    xor eax, eax
-    xor edx, edx
-    wrmsr
-.no_cet:
+    ; Supervisor CET is off already (crash/shootdown.c, before enable_nmis).
     ; CR4 = PAE (plus LA57 if the host runs 5-level paging: it cannot change
     ; while paging is on, and the tables were built to match). This drops
     ; PCIDE, PGE (flushing global entries), SMEP, SMAP, CET, FSGSBASE ...
@@ -67,6 +64,10 @@ handoff_stub_identity:
     mov rax, cr0
     and rax, ~((1 << 16) | (1 << 18) | (1 << 3) | (1 << 2))
     mov cr0, rax
+    ; DR7 = 0: a host breakpoint left armed would fire as #DB inside the
+    ; kdump kernel before it has an IDT (Linux's machine_kexec clears it too).
+    xor eax, eax
+    mov dr7, rax
     ; Save the low memory the kdump kernel will reuse (real-mode trampoline),
     ; so the dump shows it as it was (kexec-tools' purgatory does the same).
     mov rsi, [handoff_params + P_BACKUP_SRC]
@@ -95,6 +96,10 @@ handoff_cs_loaded:
     xor ebx, ebx
     xor ebp, ebp
     xor edi, edi
+    ; RFLAGS = 0x2 (bit 1 is always set): IF stays clear, and no AC, DF, TF
+    ; or arithmetic flags of ours reach the new kernel (Linux's kexec path).
+    push qword 0x2
+    popfq
     jmp rax
 
 align 8

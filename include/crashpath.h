@@ -29,10 +29,13 @@
  *     hardware every time, so a CPU may switch after crashpath_init), and
  *     for xAPIC the APIC page mapped uncached at phys_map_offset + base;
  *   - note buffers in memory the kdump kernel will not own.
+ * CET: every entry the CPU or the host reaches indirectly starts with
+ * ENDBR64 and the library has no jump tables, so it runs under supervisor
+ * IBT; the crashing CPU turns supervisor CET off itself before its IRET to
+ * self (enable_nmis), so the host may keep shadow stacks on throughout.
  * Limits of this version
- *   - IDT-based only: under FRED there are no gates to rewrite;
- *   - enable_nmis is a plain IRETQ: a host running CET shadow stacks in
- *     supervisor mode must turn them off before calling crashpath_crash;
+ *   - IDT-based only: under FRED there are no gates to rewrite, and
+ *     crashpath_init refuses a FRED host (CRASHPATH_ERR_FRED);
  *   - a victim spends at most about 420 bytes of the interrupted stack
  *     (hardware frame included), plus whatever the stop hook uses.
  */
@@ -161,7 +164,8 @@ enum crashpath_error {
     CRASHPATH_ERR_TOO_MANY_CPUS = -3,    /* nr_cpus > CRASHPATH_MAX_CPUS */
     CRASHPATH_ERR_CPU_INDEX = -4,        /* a logical index >= CRASHPATH_MAX_CPUS */
     CRASHPATH_ERR_DUP_CPU_INDEX = -5,    /* two CPUs with one logical index */
-    CRASHPATH_ERR_APIC_ID = -6,          /* APIC ID 0xffffffff (the x2APIC broadcast ID) */
+    CRASHPATH_ERR_APIC_ID = -6,          /* APIC ID at or above the broadcast ID of the mode the
+                                            LAPIC runs: 0xffffffff in x2APIC, 0xff in xAPIC */
     CRASHPATH_ERR_DUP_APIC_ID = -7,      /* two CPUs with one APIC ID */
     CRASHPATH_ERR_NO_IDT = -8,           /* a present CPU without an IDT */
     CRASHPATH_ERR_IDT_ALIGN = -9,        /* IDT base not 16-byte aligned (gates are swapped
@@ -233,9 +237,13 @@ int crashpath_init(const struct crashpath_config *config);
  *
  * Region layout (physical, from its start): a control page, page tables,
  * boot_params, command line, ELF core header, the 640 KiB low-memory backup
- * (all kept from the kdump kernel as reserved), then the kernel 2 MiB-aligned
- * at or above 16 MiB, then the initrd; what follows the backup is RAM to the
- * kdump kernel. After this call the host should map the region read-only.
+ * (all kept from the kdump kernel as reserved), then the kernel at or above
+ * 16 MiB, aligned to its header's kernel_alignment (lowered toward
+ * 1 << min_alignment, never below 2 MiB, only if the region is too short;
+ * the alignment used is written back to boot_params), then the initrd after
+ * the kernel's init_size; what follows the backup is RAM to the kdump kernel,
+ * so note buffers must lie elsewhere. After this call the host should map the
+ * region read-only.
  */
 #define CRASHPATH_E820_RAM 1u
 #define CRASHPATH_E820_RESERVED 2u

@@ -11,9 +11,15 @@
 #define MSR_FS_BASE 0xc0000100u
 #define MSR_GS_BASE 0xc0000101u
 #define MSR_VM_HSAVE_PA 0xc0010117u   /* AMD: host save area of VMRUN */
+#define MSR_IA32_MCG_STATUS 0x17au
+#define MSR_IA32_S_CET 0x6a2u          /* supervisor CET: SH_STK_EN bit 0, ENDBR_EN bit 2 */
 
 #define EFER_SVME (1ull << 12)
 #define CR4_VMXE (1ull << 13)
+#define CR4_CET (1ull << 23)
+#define CR4_FRED (1ull << 32)
+#define MCG_STATUS_RIPV (1ull << 0)    /* the interrupted context may be resumed */
+#define MCG_STATUS_MCIP (1ull << 2)    /* a machine check is in progress */
 
 uint64_t cp_hw_rdmsr(uint32_t msr);
 void cp_hw_wrmsr(uint32_t msr, uint64_t value);
@@ -26,6 +32,7 @@ uint64_t cp_hw_read_cr0(void);
 uint64_t cp_hw_read_cr2(void);
 uint64_t cp_hw_read_cr3(void);
 uint64_t cp_hw_read_cr4(void);
+void cp_hw_write_cr4(uint64_t value);
 /* Segment selectors: 0 cs, 1 ds, 2 es, 3 fs, 4 gs, 5 ss. */
 uint16_t cp_hw_read_sel(unsigned int which);
 
@@ -42,6 +49,7 @@ void cp_hw_cli(void);
 void cp_hw_pause(void);
 void cp_hw_halt(void);
 void cp_hw_mfence(void);
+void cp_hw_lfence(void);
 /* IRET to self: clears NMI blocking (entry/crash_entry.asm enable_nmis). */
 void cp_hw_enable_nmis(void);
 

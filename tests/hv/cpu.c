@@ -142,6 +142,12 @@ void unmap_null_page(void)
     __asm__ volatile("mov %%cr3, %0; mov %0, %%cr3" : "=r"(cr3) : : "memory");
 }
 
+/* The target of the breakpoint cpu_init_this arms. */
+__attribute__((noinline, used)) void hv_never_executed(void)
+{
+    __asm__ volatile("ud2");
+}
+
 void cpu_init_this(struct hv_cpu *c)
 {
     uint64_t cr4;
@@ -151,6 +157,9 @@ void cpu_init_this(struct hv_cpu *c)
     __asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
     __asm__ volatile("mov %0, %%cr4" : : "r"(cr4 | (1ull << 6)));
     c->self = c;
+    /* A host debugger's breakpoint, armed on every CPU: DR0 on an
+     * instruction never executed, L0 enabled. The hand-off must clear DR7. */
+    __asm__ volatile("mov %0, %%dr0; mov %1, %%dr7" : : "r"((uint64_t)(uintptr_t)hv_never_executed), "r"(1ull));
     load_tables(c);
     wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);
     lapic_init(c);

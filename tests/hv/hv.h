@@ -119,6 +119,7 @@ static inline struct hv_cpu *this_cpu(void)
 
 void unmap_null_page(void);              /* page 0 not present from here on */
 void cpu_init_this(struct hv_cpu *c);    /* GDT, TSS, IDT, GS, LAPIC on the calling CPU */
+void hv_never_executed(void);            /* a breakpoint target (DR0) nothing runs */
 void smp_start_aps(int skip_index, int parallel);   /* INIT-SIPI-SIPI every MADT CPU but the BSP */
 struct hv_cpu *hv_ap_lookup(uint32_t apic_id);   /* for the AP trampoline */
 uint32_t lapic_read(uint32_t reg);

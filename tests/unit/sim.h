@@ -15,7 +15,7 @@
 
 enum sim_op_kind {
     OP_RDMSR = 1, OP_WRMSR, OP_MMIO_R, OP_MMIO_W, OP_IDT_W8, OP_IDT_CX16, OP_MFENCE,
-    OP_ENABLE_NMIS, OP_VMCLEAR, OP_VMXOFF, OP_STGI, OP_CLI, OP_HALT, OP_IDT_R,
+    OP_ENABLE_NMIS, OP_VMCLEAR, OP_VMXOFF, OP_STGI, OP_CLI, OP_HALT, OP_IDT_R, OP_LFENCE, OP_WRCR4,
 };
 
 struct sim_op {
@@ -34,6 +34,9 @@ struct sim_cpu {
     uint32_t icr2;
     int icr_busy_reads;             /* xAPIC: ICR reads still to report "send pending" */
     uint64_t efer, cr0, cr2, cr3, cr4, fs_base, gs_base, hsave_pa;
+    int cpuid_cet;                  /* IA32_S_CET exists */
+    uint64_t s_cet;                 /* IA32_S_CET: bit 0 supervisor shadow stacks, bit 2 IBT */
+    uint64_t mcg_status;            /* IA32_MCG_STATUS */
     uint16_t sel[6];
     _Alignas(16) uint8_t idt[256 * 16];
     _Alignas(512) uint8_t notes[CRASHPATH_CPU_NOTES_SIZE];

@@ -370,6 +370,12 @@ uint64_t cp_hw_rdmsr(uint32_t msr)
         case MSR_FS_BASE: v = c->fs_base; break;
         case MSR_GS_BASE: v = c->gs_base; break;
         case MSR_VM_HSAVE_PA: v = c->hsave_pa; break;
+        case MSR_IA32_MCG_STATUS: v = c->mcg_status; break;
+        case MSR_IA32_S_CET:
+            if (!c->cpuid_cet)
+                fault(c, "RDMSR of IA32_S_CET on a CPU without CET (#GP)", msr);
+            v = c->s_cet;
+            break;
         default: fault(c, "RDMSR of an unknown MSR", msr);
         }
     }
@@ -398,6 +404,12 @@ void cp_hw_wrmsr(uint32_t msr, uint64_t value)
     switch (msr) {
     case MSR_EFER: c->efer = value; break;
     case MSR_VM_HSAVE_PA: c->hsave_pa = value; break;
+    case MSR_IA32_MCG_STATUS: c->mcg_status = value; break;
+    case MSR_IA32_S_CET:
+        if (!c->cpuid_cet)
+            fault(c, "WRMSR of IA32_S_CET on a CPU without CET (#GP)", msr);
+        c->s_cet = value;
+        break;
     case MSR_IA32_APIC_BASE: fault(c, "crashpath must keep the APIC mode", value); break;
     default: fault(c, "WRMSR of an unexpected MSR", msr);
     }
@@ -466,6 +478,16 @@ uint64_t cp_hw_read_cr0(void) { return self()->cr0; }
 uint64_t cp_hw_read_cr2(void) { return self()->cr2; }
 uint64_t cp_hw_read_cr3(void) { return self()->cr3; }
 uint64_t cp_hw_read_cr4(void) { return self()->cr4; }
+
+void cp_hw_write_cr4(uint64_t value)
+{
+    struct sim_cpu *c = self();
+
+    log_op(c, OP_WRCR4, 0, value);
+    if ((value & CR4_CET) && !(c->cr4 & CR4_CET) && !(c->cr0 & (1ull << 16)))
+        fault(c, "CR4.CET set with CR0.WP clear (#GP)", value);
+    c->cr4 = value;
+}
 uint16_t cp_hw_read_sel(unsigned int which) { return which < 6 ? self()->sel[which] : 0; }
 
 /* Which CPU's IDT holds this gate, for the log. */
@@ -519,6 +541,7 @@ int cp_hw_idt_cmpxchg16(uint64_t gate, uint64_t old_lo, uint64_t old_hi, uint64_
 void cp_hw_cli(void) { log_op(self(), OP_CLI, 0, 0); }
 void cp_hw_pause(void) { sched_yield(); }
 void cp_hw_mfence(void) { log_op(self(), OP_MFENCE, 0, 0); __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+void cp_hw_lfence(void) { log_op(self(), OP_LFENCE, 0, 0); }
 
 void cp_hw_halt(void)
 {
@@ -540,6 +563,11 @@ void cp_hw_enable_nmis(void)
     struct sim_cpu *c = self();
 
     log_op(c, OP_ENABLE_NMIS, 0, 0);
+    /* An IRET at the same privilege with supervisor shadow stacks on pops
+     * CS, LIP and SSP from the shadow stack: an IRET to self finds no such
+     * frame there and raises #CP. */
+    if ((c->cr4 & CR4_CET) && (c->s_cet & 1u))
+        fault(c, "IRET to self with supervisor shadow stacks on (#CP)", c->s_cet);
     sim_iret();
 }
 

@@ -61,7 +61,7 @@ TEST(apic_mode_is_read_from_hardware_on_every_send)
 TEST(apic_x2apic_nmi_is_one_wrmsr_with_destination_in_high_half)
 {
     struct sim_cpu *c = boot(CRASHPATH_APIC_X2APIC);
-    int wr = -1, fence = -1;
+    int wr = -1, fence = -1, lfence = -1;
 
     cp_apic_send_nmi(0x1234567);
     for (int i = 0; i < c->nlog; i++) {
@@ -73,10 +73,30 @@ TEST(apic_x2apic_nmi_is_one_wrmsr_with_destination_in_high_half)
         }
         if (c->log[i].kind == OP_MFENCE && wr < 0)
             fence = i;
+        if (c->log[i].kind == OP_LFENCE && wr < 0)
+            lfence = i;
     }
     CHECK(wr >= 0);
-    CHECK(fence >= 0 && fence < wr);     /* x2APIC ICR writes are not serializing */
+    /* x2APIC ICR writes are not serializing, and MFENCE alone does not order
+     * a later WRMSR: MFENCE, then LFENCE, then the WRMSR */
+    CHECK(fence >= 0 && fence < wr);
+    CHECK(lfence > fence && lfence < wr);
     CHECK_EQ(sim_count_ops(c, OP_MMIO_R, 0xffffffffu) + sim_count_ops(c, OP_MMIO_W, 0xffffffffu), 0);
+    check_no_faults(c);
+}
+
+TEST(apic_xapic_nmi_to_the_broadcast_id_is_never_sent)
+{
+    struct sim_cpu *c = boot(CRASHPATH_APIC_XAPIC);
+
+    /* physical destination 0xff is every CPU in xAPIC mode */
+    cp_apic_send_nmi(0xff);
+    cp_apic_send_nmi(0x1ff);
+    CHECK_EQ(sim_count_ops(c, OP_MMIO_W, 0x300), 0);
+    CHECK_EQ(sim_cpus[1].nmi_pending, 0);
+    c->apic_id = 0xff;      /* and so is a self-NMI of a CPU that claims it */
+    cp_apic_self_nmi();
+    CHECK_EQ(sim_count_ops(c, OP_MMIO_W, 0x300), 0);
     check_no_faults(c);
 }
 

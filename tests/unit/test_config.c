@@ -102,6 +102,24 @@ TEST(config_not_present_cpu_needs_no_idt)
     CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
 }
 
+TEST(config_xapic_broadcast_id_is_refused_only_in_xapic_mode)
+{
+    /* fresh() runs the LAPIC in xAPIC mode: 0xff is its broadcast */
+    EXPECT_ERR(CRASHPATH_ERR_APIC_ID, cpus[2].apic_id = 0xff);
+    EXPECT_ERR(CRASHPATH_ERR_APIC_ID, cpus[2].apic_id = 0x100);
+    sim_reset(4, CRASHPATH_APIC_X2APIC, NULL);
+    sim_config(&cfg, cpus, 4);
+    cpus[2].apic_id = 0xff;          /* an ordinary x2APIC ID */
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+}
+
+TEST(config_fred_host_is_refused)
+{
+    /* CR4.FRED: NMIs bypass the IDT gates crashpath would rewrite */
+    EXPECT_ERR(CRASHPATH_ERR_FRED, sim_cpus[0].cr4 |= 1ull << 32);
+    CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_FRED), "FRED") != NULL);
+}
+
 TEST(config_busy_once_a_crash_has_begun)
 {
     fresh(2);

@@ -283,6 +283,40 @@ TEST(shootdown_16_cpus_xapic)
     shootdown(16, 9, CRASHPATH_APIC_XAPIC, CRASHPATH_SEND_PER_CPU);
 }
 
+/* A host running supervisor shadow stacks and IBT (Xen's and Linux's
+ * default where the CPU has CET): the crasher's IRET to itself would raise
+ * #CP, so crashpath turns supervisor CET off first; victims keep theirs. */
+TEST(shootdown_crasher_with_supervisor_shadow_stacks_turns_cet_off_before_enable_nmis)
+{
+    const uint64_t cet = 1ull << 23, sh_stk_en_endbr_en = 0x5;
+    const struct sim_cpu *cc;
+    uint64_t s_cet_off, cr4_off;
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    for (int i = 0; i < 4; i++) {
+        sim_cpus[i].cpuid_cet = 1;
+        sim_cpus[i].cr4 |= cet;
+        sim_cpus[i].s_cet = sh_stk_en_endbr_en;
+    }
+    run_crash(4, 1, NULL);
+    check_no_faults(4);
+    cc = &sim_cpus[1];
+    CHECK_EQ(cc->s_cet, 0);
+    CHECK_EQ(cc->cr4 & cet, 0);
+    /* IA32_S_CET zeroed, then CR4.CET cleared, both before the IRET to self */
+    s_cet_off = first_seq(cc, OP_WRMSR, 0x6a2);
+    cr4_off = first_seq(cc, OP_WRCR4, 0);
+    CHECK(s_cet_off < cr4_off);
+    CHECK(cr4_off < first_seq(cc, OP_ENABLE_NMIS, 0));
+    for (int i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        check_victim(i);
+        CHECK_EQ(sim_cpus[i].s_cet, sh_stk_en_endbr_en);
+        CHECK(sim_cpus[i].cr4 & cet);
+    }
+}
+
 TEST(shootdown_leaves_a_never_started_cpu_alone)
 {
     struct crashpath_cpu_note n;

@@ -18,6 +18,11 @@ _payload_start:
     times 0x200 - ($ - _payload_start) db 0xcc
 global startup_64
 startup_64:
+    ; What the hand-off left, before this code changes any of it.
+    pushfq
+    pop qword [entry_rflags]
+    mov rax, dr7
+    mov [entry_dr7], rax
     cli
     cld
     lea rsp, [stack_top]
@@ -54,5 +59,12 @@ global nmi_count
 nmi_count: resq 1
 stack: resb 16384
 stack_top:
+
+; Written before the .bss is cleared, so kept in .data.
+section .data
+align 8
+global entry_rflags, entry_dr7
+entry_rflags: dq 0
+entry_dr7: dq 0
 
 section .note.GNU-stack noalloc noexec nowrite progbits

@@ -163,6 +163,7 @@ static const char *cmdline_of(const uint8_t *bp)
 
 static struct check_expect expect;
 static struct check_result result;
+extern uint64_t entry_rflags, entry_dr7;    /* entry.asm: as the hand-off left them */
 
 void verify_main(const uint8_t *boot_params)
 {
@@ -173,6 +174,12 @@ void verify_main(const uint8_t *boot_params)
     nmi_ok = nmi_arrives();       /* first, before anything could IRET */
     say("entered through the 64-bit boot protocol");
     say(cmdline_of(boot_params));
+    /* The reference hypervisor arms a DR7 breakpoint on every CPU, and the
+     * crasher reaches the jump with arithmetic flags set. */
+    if (entry_rflags != 0x2)
+        finish(0, "RFLAGS on entry to the kdump kernel is not 0x2");
+    if (entry_dr7 & 0xff)
+        finish(0, "a debug breakpoint (DR7) was left armed into the kdump kernel");
     if (nmi_ok < 0)
         finish(0, "an external NMI reached the kdump kernel: its LINT1 was left unmasked");
     say(nmi_ok ? "NMI to self arrived: NMIs were unblocked on entry" : "FAIL NMI to self did not arrive");
