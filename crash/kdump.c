@@ -20,7 +20,9 @@ struct cp_kdump cp_kdump;
 #define BZ_RAMDISK_IMAGE 0x218
 #define BZ_RAMDISK_SIZE 0x21c
 #define BZ_CMD_LINE_PTR 0x228
+#define BZ_KERNEL_ALIGNMENT 0x230
 #define BZ_RELOCATABLE 0x234
+#define BZ_MIN_ALIGNMENT 0x235
 #define BZ_XLOADFLAGS 0x236
 #define BZ_CMDLINE_SIZE 0x238
 #define BZ_INIT_SIZE 0x260
@@ -33,10 +35,15 @@ struct cp_kdump cp_kdump;
 #define BP_E820_MAX 128u
 #define HDRS_MAGIC 0x53726448u  /* "HdrS" */
 #define XLF_KERNEL_64 0x1u
+#define XLF_CAN_BE_LOADED_ABOVE_4G 0x2u
+#define XLF_5LEVEL 0x20u
 #define MIN_PROTOCOL 0x020cu    /* 2.12: xloadflags exists */
 #define LOADER_UNDEFINED 0xffu  /* type_of_loader: not a registered boot loader */
 #define KERNEL_MIN_LOAD (16 * MB)   /* startup_64 decompresses at 16 MiB or above */
-#define KERNEL_ALIGN (2 * MB)
+/* x86-64 maps the kernel with 2 MiB pages: no load address is less aligned
+ * (boot.rst: min_alignment is 21 on 64-bit; CONFIG_PHYSICAL_ALIGN a multiple). */
+#define KERNEL_ALIGN_64_MIN (2 * MB)
+#define MIN_ALIGNMENT_LOG2_FLOOR 12u    /* a nonzero min_alignment below a page is nonsense */
 #define ENTRY_64 0x200u
 
 /* x86 page-table entry bits. */
@@ -139,7 +146,39 @@ static int overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
 struct bz_info {
     uint64_t payload_off, payload_size;
     uint32_t header_end, init_size, cmdline_size;
+    uint32_t xloadflags;
+    uint64_t align_preferred;   /* kernel_alignment, at least 2 MiB */
+    uint64_t align_lowest;      /* how far the loader may lower it: 1 << min_alignment, at least
+                                   2 MiB; align_preferred when min_alignment is 0 (no lowering) */
 };
+
+static int is_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+/* boot.rst: kernel_alignment is the alignment the kernel asks for; with
+ * protocol 2.10+ a loader may lower it when memory is short, down to
+ * 1 << min_alignment (0: the kernel gives no minimum, so we never lower).
+ * The decompressor rounds its load address up to boot_params.kernel_alignment
+ * and extracts at [rounded, rounded + init_size): an address less aligned
+ * than that would put the kernel's extraction over whatever follows it. */
+static int check_alignment(const uint8_t *k, struct bz_info *bz)
+{
+    uint32_t kernel_alignment = get32(k, BZ_KERNEL_ALIGNMENT);
+    uint32_t min_log2 = get8(k, BZ_MIN_ALIGNMENT);
+
+    if (!is_pow2(kernel_alignment))
+        return CRASHPATH_ERR_BZ_ALIGN;
+    if (min_log2 && (min_log2 < MIN_ALIGNMENT_LOG2_FLOOR || min_log2 > 31u ||
+                     (1ull << min_log2) > kernel_alignment))
+        return CRASHPATH_ERR_BZ_ALIGN;
+    bz->align_preferred = kernel_alignment > KERNEL_ALIGN_64_MIN ? kernel_alignment : KERNEL_ALIGN_64_MIN;
+    bz->align_lowest = bz->align_preferred;
+    if (min_log2)
+        bz->align_lowest = (1ull << min_log2) > KERNEL_ALIGN_64_MIN ? 1ull << min_log2 : KERNEL_ALIGN_64_MIN;
+    return CRASHPATH_OK;
+}
 
 static int check_bzimage(const uint8_t *k, uint64_t size, struct bz_info *bz)
 {
@@ -151,7 +190,8 @@ static int check_bzimage(const uint8_t *k, uint64_t size, struct bz_info *bz)
         return CRASHPATH_ERR_BZ_MAGIC;
     if (get16(k, BZ_VERSION) < MIN_PROTOCOL)
         return CRASHPATH_ERR_BZ_VERSION;
-    if (!(get16(k, BZ_XLOADFLAGS) & XLF_KERNEL_64))
+    bz->xloadflags = get16(k, BZ_XLOADFLAGS);
+    if (!(bz->xloadflags & XLF_KERNEL_64))
         return CRASHPATH_ERR_BZ_NOT_64BIT;
     /* We choose the load address, so the kernel must accept any. */
     if (!get8(k, BZ_RELOCATABLE))
@@ -170,7 +210,7 @@ static int check_bzimage(const uint8_t *k, uint64_t size, struct bz_info *bz)
      * hold what we copy there. */
     if (bz->init_size < bz->payload_size)
         return CRASHPATH_ERR_BZ_INIT_SIZE;
-    return CRASHPATH_OK;
+    return check_alignment(k, bz);
 }
 
 /* ---- the memory map ---- */
@@ -202,8 +242,29 @@ struct layout {
     uint64_t nr_tables, elfhdr_size, max_loads;
     uint64_t ident_size;        /* identity map covers [0, ident_size) */
     uint64_t kernel, initrd;    /* physical */
+    uint64_t kernel_align;      /* the alignment chosen for kernel, written back to boot_params */
     int levels;
 };
+
+/* Initrd bytes the loader places (build_boot_params describes none without a buffer). */
+static uint64_t initrd_bytes(const struct crashpath_kdump *k)
+{
+    return k->initrd ? k->initrd_size : 0;
+}
+
+/* The kernel at align after crashpath's kept pages and at or above 16 MiB,
+ * the initrd after its init_size window; whether both fit in the region. */
+static int place_kernel(const struct crashpath_kdump *k, const struct bz_info *bz, struct layout *L,
+                        uint64_t align)
+{
+    uint64_t region_end = k->region_phys + k->region_size, lowest = k->region_phys + L->keep_end;
+
+    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, align);
+    L->initrd = align_up(L->kernel + bz->init_size, PAGE);
+    L->kernel_align = align;
+    return lowest <= region_end && L->kernel + bz->init_size <= region_end &&
+           L->initrd + initrd_bytes(k) <= region_end;
+}
 
 static uint64_t table_pages(uint64_t ident_size, int levels)
 {
@@ -241,13 +302,26 @@ static int plan_layout(const struct crashpath_kdump *k, const struct bz_info *bz
     L->backup = L->elfhdr + L->elfhdr_size;
     L->keep_end = L->backup + CRASHPATH_LOW_BACKUP_SIZE;
 
-    L->kernel = align_up(k->region_phys + L->keep_end, KERNEL_ALIGN);
-    if (L->kernel < KERNEL_MIN_LOAD)
-        L->kernel = KERNEL_MIN_LOAD;
-    L->initrd = align_up(L->kernel + bz->init_size, PAGE);
-    if (L->kernel + bz->init_size > region_end || L->initrd + k->initrd_size > region_end ||
-        k->region_phys + L->keep_end > region_end)
-        return CRASHPATH_ERR_REGION_TOO_SMALL;
+    /* A 4-level-only kernel cannot start with CR4.LA57 set, and the hand-off
+     * cannot clear LA57: CR4.LA57 changes only with paging off (SDM 4.1.1),
+     * which the 64-bit entry never has. boot.rst: XLF_5LEVEL says the kernel
+     * can be entered in 5-level mode. */
+    if (L->levels == 5 && !(bz->xloadflags & XLF_5LEVEL))
+        return CRASHPATH_ERR_BZ_NO_5LEVEL;
+
+    /* The alignment the kernel asks for, halved while the region is too
+     * short for it, never below what it allows (boot.rst, kernel_alignment). */
+    for (uint64_t align = bz->align_preferred;; align >>= 1) {
+        if (place_kernel(k, bz, L, align))
+            break;
+        if (align >> 1 < bz->align_lowest)
+            return CRASHPATH_ERR_REGION_TOO_SMALL;
+    }
+    /* boot.rst: without XLF_CAN_BE_LOADED_ABOVE_4G the kernel, its
+     * decompression window and the initrd must all lie below 4 GiB. */
+    if (!(bz->xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) &&
+        (L->kernel + bz->init_size > 4 * GB || (initrd_bytes(k) && L->initrd + initrd_bytes(k) > 4 * GB)))
+        return CRASHPATH_ERR_BZ_NOT_ABOVE_4G;
     return CRASHPATH_OK;
 }
 
@@ -343,20 +417,73 @@ static uint32_t e820_add(uint8_t *bp, uint32_t n, uint64_t start, uint64_t size,
     return n + 1;
 }
 
-/* The kdump kernel's memory map: the RAM below 640 KiB (it needs some for
- * its real-mode trampoline; we back it up), the firmware's non-RAM ranges as
- * they were, the region's pages crashpath keeps as reserved, the rest of the
- * region as RAM, and no other RAM: the old hypervisor's memory stays out of
- * its reach (and readable through /proc/vmcore). Sorted by address. */
+/* What the kdump kernel gets as RAM out of one firmware RAM range m: its
+ * part below 640 KiB (the kernel needs some for its real-mode trampoline; we
+ * back it up) and, if m holds the crash region, the region after crashpath's
+ * kept pages. A piece is empty when its size is 0. build_e820 writes exactly
+ * these, and check_notes_outside_kdump_ram refuses note buffers in them. */
+struct kdump_ram {
+    int holds_region;
+    uint64_t low, low_size, high, high_size;
+};
+
+static void kdump_ram_of(const struct crashpath_kdump *k, const struct layout *L,
+                         const struct crashpath_mem_range *m, struct kdump_ram *r)
+{
+    uint64_t end = m->start + m->size, keep_end = k->region_phys + L->keep_end;
+
+    r->low = m->start;
+    r->low_size = 0;
+    if (m->start < CRASHPATH_LOW_BACKUP_SIZE)
+        r->low_size = (end < CRASHPATH_LOW_BACKUP_SIZE ? end : CRASHPATH_LOW_BACKUP_SIZE) - m->start;
+    r->holds_region = overlap(m->start, m->size, k->region_phys, k->region_size);
+    r->high = keep_end;
+    r->high_size = r->holds_region ? k->region_phys + k->region_size - keep_end : 0;
+}
+
+/* An empty piece holds nothing (overlap() alone would see one that starts
+ * inside the buffer). */
+static int in_kdump_ram(const struct kdump_ram *r, uint64_t at, uint64_t size)
+{
+    return (r->low_size && overlap(at, size, r->low, r->low_size)) ||
+           (r->high_size && overlap(at, size, r->high, r->high_size));
+}
+
+/* The kdump kernel maps each PT_NOTE with ioremap, which refuses RAM of its
+ * own memory map (arch/x86/mm/ioremap.c: "ioremap on RAM"): a note buffer
+ * there leaves it without /proc/vmcore. Checked against the very pieces
+ * build_e820 hands it as RAM, before anything is written to the region. */
+static int check_notes_outside_kdump_ram(const struct crashpath_kdump *k, const struct layout *L)
+{
+    for (uint32_t i = 0; i < k->nr_memmap; i++) {
+        struct kdump_ram r;
+
+        if (k->memmap[i].type != CRASHPATH_E820_RAM)
+            continue;
+        kdump_ram_of(k, L, &k->memmap[i], &r);
+        for (uint32_t c = 0; c < cp_state.nr_cpus; c++)
+            if (in_kdump_ram(&r, cp_state.cpus[c].notes_phys, CRASHPATH_CPU_NOTES_SIZE))
+                return CRASHPATH_ERR_NOTES_IN_KDUMP_RAM;
+        if (in_kdump_ram(&r, cp_state.info_note_phys, CRASHPATH_INFO_NOTE_SIZE))
+            return CRASHPATH_ERR_NOTES_IN_KDUMP_RAM;
+    }
+    return CRASHPATH_OK;
+}
+
+/* The kdump kernel's memory map: the RAM of kdump_ram_of, the firmware's
+ * non-RAM ranges as they were, the region's pages crashpath keeps as
+ * reserved, and no other RAM: the old hypervisor's memory stays out of its
+ * reach (and readable through /proc/vmcore). Sorted by address. */
 static int build_e820(const struct crashpath_kdump *k, const struct layout *L, uint8_t *bp)
 {
-    uint64_t keep_end = k->region_phys + L->keep_end, cursor = 0;
+    uint64_t cursor = 0;
     uint32_t n = 0;
 
     for (;;) {
         /* next range by start address after cursor: a selection, to stay
          * allocation-free and leave the host's array alone */
         const struct crashpath_mem_range *m = 0;
+        struct kdump_ram r;
 
         for (uint32_t i = 0; i < k->nr_memmap; i++)
             if (k->memmap[i].start >= cursor && (!m || k->memmap[i].start < m->start))
@@ -368,16 +495,11 @@ static int build_e820(const struct crashpath_kdump *k, const struct layout *L, u
             n = e820_add(bp, n, m->start, m->size, m->type);
             continue;
         }
-        if (m->start < CRASHPATH_LOW_BACKUP_SIZE) {
-            uint64_t end = m->start + m->size;
-
-            n = e820_add(bp, n, m->start, (end < CRASHPATH_LOW_BACKUP_SIZE ? end : CRASHPATH_LOW_BACKUP_SIZE) - m->start,
-                         CRASHPATH_E820_RAM);
-        }
-        if (overlap(m->start, m->size, k->region_phys, k->region_size)) {
+        kdump_ram_of(k, L, m, &r);
+        n = e820_add(bp, n, r.low, r.low_size, CRASHPATH_E820_RAM);
+        if (r.holds_region)
             n = e820_add(bp, n, k->region_phys, L->keep_end, CRASHPATH_E820_RESERVED);
-            n = e820_add(bp, n, keep_end, k->region_phys + k->region_size - keep_end, CRASHPATH_E820_RAM);
-        }
+        n = e820_add(bp, n, r.high, r.high_size, CRASHPATH_E820_RAM);
     }
     if (n >= BP_E820_MAX)
         return CRASHPATH_ERR_MEMMAP;
@@ -425,6 +547,9 @@ static void build_boot_params(const struct crashpath_kdump *k, const uint8_t *ke
      * before it (boot.rst: the sentinel at 0x1ef must not be copied). */
     copy_bytes(bp + BZ_SETUP_SECTS, kernel + BZ_SETUP_SECTS, bz->header_end - BZ_SETUP_SECTS);
     bp[BZ_TYPE_OF_LOADER] = LOADER_UNDEFINED;
+    /* boot.rst: a loader that lowers the alignment writes the one it used
+     * here; the decompressor rounds its load address up to this value. */
+    put32(bp, BZ_KERNEL_ALIGNMENT, (uint32_t)L->kernel_align);
     put32(bp, BZ_CMD_LINE_PTR, (uint32_t)cmdline);
     put32(bp, BP_EXT_CMD_LINE_PTR, (uint32_t)(cmdline >> 32));
     if (k->initrd && k->initrd_size) {
@@ -627,6 +752,8 @@ int crashpath_load_kdump(const struct crashpath_kdump *k)
         err = check_memmap(k);
     if (!err)
         err = plan_layout(k, &bz, &L);
+    if (!err)
+        err = check_notes_outside_kdump_ram(k, &L);
     if (err)
         return err;
 

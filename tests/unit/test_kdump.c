@@ -88,7 +88,7 @@ static void setup(int load_init)
 
 static uint8_t *at_phys(uint64_t phys)
 {
-    return region + (phys - REGION_PHYS);
+    return region + (phys - kd.region_phys);
 }
 
 /* Walk the hand-off tables as the MMU would (4-level). */
@@ -494,4 +494,230 @@ TEST(kdump_intact_image_checks_ok)
     CHECK_EQ(where.elfcorehdr, cp_kdump.elfcorehdr);
     CHECK_EQ(where.kept, REGION_PHYS);
     CHECK(where.kept + where.kept_size <= where.kernel);
+}
+
+/* ---- the boot protocol's placement rules: kernel_alignment, 4 GiB, 5-level paging ---- */
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static uint64_t kernel_load(void)
+{
+    return cp_kdump.kernel_entry - 0x200;
+}
+
+TEST(kdump_kernel_alignment_16m_is_honoured_and_written_back)
+{
+    static uint8_t initrd[8192];
+    struct crashpath_kdump_info where;
+    const uint8_t *bp;
+    uint64_t load, initrd_at;
+
+    setup(1);
+    put32(bz + 0x230, 16 * MB);        /* CONFIG_PHYSICAL_ALIGN=16M, as distributions build */
+    bz[0x235] = 21;
+    memset(initrd, 0xa5, sizeof(initrd));
+    kd.initrd = initrd;
+    kd.initrd_size = sizeof(initrd);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(crashpath_kdump_info(&where), CRASHPATH_OK);
+    /* the first 2 MiB slot after the kept pages is not 16 MiB aligned: the
+     * decompressor would have moved up to the next 16 MiB, over the initrd */
+    CHECK(align_up(where.kept + where.kept_size, 2 * MB) & (16 * MB - 1));
+    load = kernel_load();
+    CHECK_EQ(where.kernel, load);
+    CHECK_EQ(load & (16 * MB - 1), 0);
+    CHECK(load >= where.kept + where.kept_size && load >= 16 * MB);
+    CHECK(memcmp(at_phys(load), bz + PAYLOAD_OFF, PAYLOAD_SIZE) == 0);
+    bp = boot_params();
+    CHECK_EQ(get32(bp + 0x230), 16 * MB);
+    initrd_at = get32(bp + 0x218) | (uint64_t)get32(bp + 0xc0) << 32;
+    CHECK(initrd_at >= load + 4 * MB);  /* after [load, load + init_size) */
+    CHECK(initrd_at + sizeof(initrd) <= REGION_PHYS + REGION_SIZE);
+    CHECK(memcmp(at_phys(initrd_at), initrd, sizeof(initrd)) == 0);
+}
+
+TEST(kdump_region_too_short_for_16m_lowers_the_alignment_down_to_min_alignment)
+{
+    struct crashpath_kdump_info where;
+
+    /* 6 MiB: init_size (4 MiB) fits only at the first 2 MiB slot after the
+     * kept pages; 16, 8 and 4 MiB alignment all run past the region's end */
+    setup(1);
+    put32(bz + 0x230, 16 * MB);
+    bz[0x235] = 21;
+    kd.region_size = 6 * MB;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(crashpath_kdump_info(&where), CRASHPATH_OK);
+    CHECK_EQ(kernel_load(), align_up(where.kept + where.kept_size, 2 * MB));
+    CHECK(kernel_load() & (4 * MB - 1));
+    CHECK_EQ(get32(boot_params() + 0x230), 2 * MB);     /* the alignment used, not the one asked */
+    CHECK(memcmp(at_phys(kernel_load()), bz + PAYLOAD_OFF, PAYLOAD_SIZE) == 0);
+
+    /* 16 MiB: 8 MiB fits, the largest alignment that does is taken */
+    setup(1);
+    put32(bz + 0x230, 16 * MB);
+    bz[0x235] = 21;
+    kd.region_size = 16 * MB;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(kernel_load() & (8 * MB - 1), 0);
+    CHECK_EQ(get32(boot_params() + 0x230), 8 * MB);
+
+    /* min_alignment 24: 16 MiB is required, not preferred */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_TOO_SMALL,
+                    put32(bz + 0x230, 16 * MB); bz[0x235] = 24; kd.region_size = 6 * MB);
+    /* min_alignment 0: the kernel allows no lowering */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_TOO_SMALL,
+                    put32(bz + 0x230, 16 * MB); bz[0x235] = 0; kd.region_size = 6 * MB);
+    /* and not even 2 MiB fits */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_REGION_TOO_SMALL,
+                    put32(bz + 0x230, 16 * MB); bz[0x235] = 21; kd.region_size = 4 * MB);
+}
+
+TEST(kdump_kernel_alignment_below_2m_is_raised_to_2m)
+{
+    setup(1);
+    put32(bz + 0x230, 0x1000);         /* x86-64 maps the kernel with 2 MiB pages */
+    bz[0x235] = 0;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(kernel_load() & (2 * MB - 1), 0);
+    CHECK_EQ(get32(boot_params() + 0x230), 2 * MB);
+}
+
+TEST(kdump_bad_kernel_alignment_or_min_alignment_is_refused)
+{
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, put32(bz + 0x230, 0x300000));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, put32(bz + 0x230, 0));
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, put32(bz + 0x230, 0x80000001u));
+    /* 1 << min_alignment above kernel_alignment */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, put32(bz + 0x230, 16 * MB); bz[0x235] = 25);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, put32(bz + 0x230, 0x1000); bz[0x235] = 21);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, bz[0x235] = 64);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, bz[0x235] = 255);
+    /* nonzero but below a page */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_ALIGN, bz[0x235] = 5);
+    CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_BZ_ALIGN), "alignment") != NULL);
+}
+
+#define GB (1024 * MB)
+
+static const struct crashpath_mem_range memmap_above_4g[] = {
+    { 0x0, 0x9fc00, CRASHPATH_E820_RAM, 0 },
+    { 0x9fc00, 0x400, CRASHPATH_E820_RESERVED, 0 },
+    { 0x100000, 0x1ff00000, CRASHPATH_E820_RAM, 0 },
+    { 0xfffc0000, 0x40000, CRASHPATH_E820_RESERVED, 0 },
+    { 4 * GB, 4 * GB, CRASHPATH_E820_RAM, 0 },
+};
+
+/* One RAM range across the 4 GiB line, the region ending 48 MiB past it. */
+static const struct crashpath_mem_range memmap_across_4g[] = {
+    { 0x0, 0x9fc00, CRASHPATH_E820_RAM, 0 },
+    { 0x100000, 8 * GB - 0x100000, CRASHPATH_E820_RAM, 0 },
+};
+
+static void region_at(const struct crashpath_mem_range *map, uint32_t n, uint64_t phys)
+{
+    kd.memmap = map;
+    kd.nr_memmap = n;
+    kd.region_phys = phys;
+}
+
+TEST(kdump_above_4g_needs_xlf_can_be_loaded_above_4g)
+{
+    static uint8_t *initrd;
+
+    /* the whole region above 4 GiB */
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_NOT_ABOVE_4G,
+                    region_at(memmap_above_4g, 5, 4 * GB + 256 * MB); put16(bz + 0x236, 0x7f & ~0x2));
+    setup(1);
+    region_at(memmap_above_4g, 5, 4 * GB + 256 * MB);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK(kernel_load() >= 4 * GB + 256 * MB);
+    CHECK(memcmp(at_phys(kernel_load()), bz + PAYLOAD_OFF, PAYLOAD_SIZE) == 0);
+
+    /* kernel and init_size below 4 GiB, only the initrd across it */
+    initrd = calloc(1, 16 * MB);
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_NOT_ABOVE_4G,
+                    region_at(memmap_across_4g, 2, 4 * GB - 16 * MB); put16(bz + 0x236, 0x7f & ~0x2);
+                    kd.initrd = initrd; kd.initrd_size = 16 * MB);
+    setup(1);
+    region_at(memmap_across_4g, 2, 4 * GB - 16 * MB);
+    put16(bz + 0x236, 0x7f & ~0x2);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);      /* no initrd: all below 4 GiB */
+    CHECK(kernel_load() + 4 * MB <= 4 * GB);
+    setup(1);
+    region_at(memmap_across_4g, 2, 4 * GB - 16 * MB);
+    kd.initrd = initrd;
+    kd.initrd_size = 16 * MB;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    free(initrd);
+}
+
+TEST(kdump_5_level_host_needs_xlf_5level)
+{
+    EXPECT_LOAD_ERR(CRASHPATH_ERR_BZ_NO_5LEVEL, sim_cpus[0].cr4 |= 1ull << 12; put16(bz + 0x236, 0x7f & ~0x20));
+    setup(1);
+    sim_cpus[0].cr4 |= 1ull << 12;     /* CR4.LA57 on the loading CPU */
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    CHECK_EQ(get64(at_phys(cp_kdump.identity_entry - (uint64_t)(handoff_stub_identity - handoff_stub)) +
+                   (handoff_params - handoff_stub)),
+             (1ull << 5) | (1ull << 12));        /* the hand-off keeps LA57 */
+    /* 4-level host: XLF_5LEVEL does not matter */
+    setup(1);
+    put16(bz + 0x236, 0x7f & ~0x20);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+}
+
+/* crashpath_init with one note buffer moved to phys, then the load's answer. */
+static int load_with_note_at(int which, uint64_t phys)
+{
+    setup(0);
+    if (which < 0)
+        cfg.info_note_phys = phys;
+    else
+        cpus[which].notes_phys = phys;
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    return crashpath_load_kdump(&kd);
+}
+
+TEST(kdump_note_buffer_in_kdump_ram_is_refused)
+{
+    const int64_t in_ram = CRASHPATH_ERR_NOTES_IN_KDUMP_RAM;
+
+    /* the region after crashpath's kept pages, its last bytes included */
+    CHECK_EQ(load_with_note_at(1, REGION_PHYS + 32 * MB), (uint64_t)in_ram);
+    CHECK_EQ(cp_kdump.loaded, 0);
+    CHECK_EQ(load_with_note_at(2, REGION_PHYS + REGION_SIZE - CRASHPATH_CPU_NOTES_SIZE), (uint64_t)in_ram);
+    /* the low RAM below 640 KiB */
+    CHECK_EQ(load_with_note_at(0, 0x8000), (uint64_t)in_ram);
+    CHECK_EQ(load_with_note_at(2, 0x9fc00 - CRASHPATH_CPU_NOTES_SIZE), (uint64_t)in_ram);
+    /* the crash-info note likewise */
+    CHECK_EQ(load_with_note_at(-1, REGION_PHYS + 40 * MB), (uint64_t)in_ram);
+    CHECK_EQ(load_with_note_at(-1, 0x1000), (uint64_t)in_ram);
+    CHECK_EQ(cp_kdump.loaded, 0);
+    CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_NOTES_IN_KDUMP_RAM), "kdump") != NULL);
+}
+
+TEST(kdump_note_buffers_in_ram_the_kdump_kernel_is_not_given_are_accepted)
+{
+    static const struct crashpath_mem_range odd[] = {
+        { 0x0, 0x9fc00, CRASHPATH_E820_RAM, 0 },
+        { 0x100000, 0x1ff00000, CRASHPATH_E820_RAM, 0 },
+        { 0x7f000100, 0x100000, CRASHPATH_E820_RAM, 0 },  /* starts inside CPU 0's buffer */
+    };
+
+    /* the firmware's reserved range at 0x9fc00 (never the kdump kernel's RAM) */
+    CHECK_EQ(load_with_note_at(0, 0x9fc00), CRASHPATH_OK);
+    /* the hypervisor's own RAM outside the region: read through /proc/vmcore */
+    CHECK_EQ(load_with_note_at(1, 16 * MB), CRASHPATH_OK);
+    CHECK_EQ(load_with_note_at(-1, REGION_PHYS + REGION_SIZE), CRASHPATH_OK);
+    CHECK_EQ(load_with_note_at(2, REGION_PHYS - CRASHPATH_CPU_NOTES_SIZE), CRASHPATH_OK);
+    /* a firmware RAM range beginning inside a buffer above 640 KiB gives the
+     * kdump kernel nothing there */
+    setup(1);
+    kd.memmap = odd;
+    kd.nr_memmap = 3;
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
 }
