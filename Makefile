@@ -48,7 +48,7 @@ NASMFLAGS := -f elf64 -Werror -g
 # The archive holds one object whose only global symbols are the public API,
 # so nothing of crashpath's inside can collide with the host's names.
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
-	crashpath_apic_mode trap_nop nmi_crash enable_nmis
+	crashpath_apic_mode trap_nop nmi_crash mce_crash enable_nmis
 
 .PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario stress stress-smoke demo bench install embed lint unit-san fuzz fuzz-smoke clean
 

@@ -89,12 +89,12 @@ void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uin
     gate_rewrite(gate_addr(idt_base, vector), handler, sel);
 }
 
-/* One victim's gates at the shootdown: the #MC IST dropped, the NMI gate
- * pointed at nmi_crash with IST 0 (see rewrite_gates in shootdown.c). The
- * crasher does this for every CPU; a CPU that becomes a victim by another
- * door does it for itself too, and both writers produce the same gate. */
+/* One victim's gates at the shootdown: #MC pointed at mce_crash and NMI at
+ * nmi_crash, both IST 0 (see rewrite_gates in shootdown.c). The crasher
+ * does this for every CPU; a CPU that becomes a victim by another door does
+ * it for itself too, and both writers produce the same gates. */
 void cp_gates_to_victim(const struct cp_cpu *cpu)
 {
-    cp_gate_clear_ist(cpu->idt_base, CP_VEC_MC);
+    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs);
     cp_gate_point(cpu->idt_base, CP_VEC_NMI, (uint64_t)(uintptr_t)nmi_crash, cp_state.hv_cs);
 }

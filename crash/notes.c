@@ -7,8 +7,8 @@
 /*
  * Per-CPU buffer (docs/notes.md has the byte map):
  *     0  Elf64_Nhdr {5, 336, NT_PRSTATUS}   12  "CORE\0" + 3 pad   20  elf_prstatus (336)
- *   356  Elf64_Nhdr {10, 80, CRASHPATH_NT_CPU}  368  "CRASHPATH\0" + 2 pad  380  cpu note (80)
- *   460  12 zero bytes: the terminator the kdump kernel's note walk stops at
+ *   356  Elf64_Nhdr {10, 88, CRASHPATH_NT_CPU}  368  "CRASHPATH\0" + 2 pad  380  cpu note (88)
+ *   468  12 zero bytes: the terminator the kdump kernel's note walk stops at
  * Linux pads name and descriptor to 4 bytes even in ELF64 notes, so the
  * descriptors are only 4-byte aligned: every field goes through put64/put32.
  */
@@ -26,7 +26,7 @@
 #define INFO_END (INFO_DESC + (uint32_t)sizeof(struct crashpath_info_note))
 
 _Static_assert(sizeof(struct crashpath_regs) == 168, "frame layout is fixed by the entry stubs (21 quadwords)");
-_Static_assert(sizeof(struct crashpath_cpu_note) == 80, "cpu note layout");
+_Static_assert(sizeof(struct crashpath_cpu_note) == 88, "cpu note layout");
 _Static_assert(CPN_END + NOTE_HDR <= CRASHPATH_CPU_NOTES_SIZE, "per-CPU notes fit their buffer");
 _Static_assert(INFO_END + NOTE_HDR <= CRASHPATH_INFO_NOTE_SIZE, "crash-info note fits its buffer");
 
@@ -182,6 +182,11 @@ void cp_info_mark_not_answered(uint32_t index)
 void cp_notes_count_reentry(const struct cp_cpu *cpu)
 {
     __atomic_fetch_add((uint32_t *)(void *)(cpu->notes + CPN(reentries)), 1u, __ATOMIC_SEQ_CST);
+}
+
+void cp_notes_count_machine_check(const struct cp_cpu *cpu)
+{
+    __atomic_fetch_add((uint32_t *)(void *)(cpu->notes + CPN(machine_checks)), 1u, __ATOMIC_SEQ_CST);
 }
 
 int cp_notes_regs_saved(const struct cp_cpu *cpu)

@@ -32,9 +32,17 @@ static void say_crash(const struct cp_cpu *self, const char *reason)
 }
 
 /*
- * Every present CPU's IDT: drop the IST of the NMI and #MC gates, point the
- * crasher's NMI gate at trap_nop and every other CPU's at nmi_crash. #DF
- * keeps its IST: a double fault on a broken stack must still find a good one.
+ * Every present CPU's IDT: point every #MC gate at mce_crash, the crasher's
+ * NMI gate at trap_nop and every other CPU's at nmi_crash, all with IST 0.
+ * #DF keeps its IST: a double fault on a broken stack must still find a
+ * good one.
+ *
+ * Why mce_crash from here on, on the crasher too: on Intel without LMCE a
+ * machine check is broadcast to every CPU, and the host's handler would
+ * panic, which on the crasher loses the crash (REENTERED) and on a victim
+ * leaves MCIP set, so the next machine check shuts the CPU down, which
+ * platforms turn into a reset (Linux's mce_check_crashing_cpu clears
+ * MCG_STATUS on CPUs already stopped for the same reason).
  *
  * Why drop the ISTs: an IST gate switches to the same stack top on every
  * delivery, even at the same privilege level (SDM vol. 3, 6.14.5), so a
@@ -48,7 +56,7 @@ static void rewrite_gates(uint32_t self)
 {
     uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
 
-    cp_gate_clear_ist(cp_state.cpus[self].idt_base, CP_VEC_MC);
+    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs);
     cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs);
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++) {
         const struct cp_cpu *cpu = &cp_state.cpus[i];
@@ -125,18 +133,6 @@ static void say_answers(uint32_t expected, uint32_t missing, uint64_t ticks)
     cp_line_emit(&l);
 }
 
-/* From here on, an #MC on any CPU returns at once: we cannot stop machine
- * checks, and the less of the host's context they touch, the better (Xen
- * machine_kexec). Parked CPUs are included; never-started ones have no IDT. */
-static void machine_checks_to_nop(void)
-{
-    uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
-
-    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
-        if (cp_state.cpus[i].present)
-            cp_gate_point(cp_state.cpus[i].idt_base, CP_VEC_MC, nop, cp_state.hv_cs);
-}
-
 /*
  * Supervisor CET off, on the crasher only, before enable_nmis: its IRET to
  * itself, at the same privilege with shadow stacks on, pops and compares a
@@ -193,7 +189,6 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);
     cp_cpu_shutdown(cpu);
 
-    machine_checks_to_nop();
     /* A crash from NMI context (a watchdog) leaves NMIs blocked; a latched
      * NMI would then fire at the kdump kernel's first IRET, before it has
      * an NMI handler. IRET to ourselves now, while trap_nop absorbs it. */

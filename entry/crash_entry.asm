@@ -78,7 +78,26 @@ default rel
     push r15
 %endmacro
 
+%macro POP_GPRS 0
+    pop r15
+    pop r14
+    pop r13
+    pop r12
+    pop rbp
+    pop rbx
+    pop r11
+    pop r10
+    pop r9
+    pop r8
+    pop rax
+    pop rcx
+    pop rdx
+    pop rsi
+    pop rdi
+%endmacro
+
 extern cp_nmi_victim
+extern cp_mce_entry
 extern cp_crash_entry
 extern cp_vmexit_entry
 
@@ -103,6 +122,26 @@ FUNC nmi_crash
     call cp_nmi_victim
     ud2
 ENDFUNC nmi_crash
+
+; mce_crash: every present CPU's #MC gate from the shootdown on (IST 0, so a
+; nested event's frame lands below this one). Saves the interrupted context,
+; lets cp_mce_entry clear IA32_MCG_STATUS (a second #MC while MCIP is set
+; shuts the CPU down, SDM vol. 3, 15.10.1) and IRETs when it returns: only
+; when RIPV says the interrupted context can go on. On a parked victim the
+; IRET unblocks NMIs and its queued self-NMI parks it again at once.
+FUNC mce_crash
+    push qword -1                   ; orig_rax: #MC carries no error code
+    PUSH_GPRS
+    cld
+    mov rdi, rsp                    ; struct crashpath_regs *
+    mov rbx, rsp                    ; callee-saved: where the frame is
+    and rsp, -16
+    call cp_mce_entry
+    mov rsp, rbx
+    POP_GPRS
+    add rsp, 8                      ; orig_rax
+    iretq
+ENDFUNC mce_crash
 
 ; enable_nmis: IRETQ to the next instruction on the current stack. Any IRET
 ; ends NMI blocking (SDM vol. 3, 6.7.1); a CPU left blocked would hand the

@@ -341,8 +341,10 @@ enum crashpath_apic_mode crashpath_apic_mode(void);
  * trap_nop; crashpath installs them in IDT gates. They are exported so the
  * host's symbol table and debugger know them.
  */
-void trap_nop(void);      /* IRETQ: the crasher's NMI gate, every #MC gate at hand-off */
+void trap_nop(void);      /* IRETQ: the crasher's NMI gate */
 void nmi_crash(void);     /* the victims' NMI gate: save, park, never IRET */
+void mce_crash(void);     /* every CPU's #MC gate from the shootdown on: clear MCG_STATUS and
+                             IRET if RIPV says the interrupted context can go on */
 void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, preserves all */
 
 /* ---------------------------------------------------------------------------
@@ -362,7 +364,7 @@ void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, prese
 #define CRASHPATH_NOTE_NAME "CRASHPATH"
 #define CRASHPATH_NT_CPU 0x43500001u         /* "CP" << 16 | 1 */
 #define CRASHPATH_NT_CRASH_INFO 0x43500002u
-#define CRASHPATH_NOTE_FORMAT 1u
+#define CRASHPATH_NOTE_FORMAT 2u      /* 2: crashpath_cpu_note gained machine_checks */
 
 /* Outcome of one CPU, in its crashpath note. */
 enum crashpath_outcome {
@@ -400,6 +402,8 @@ struct crashpath_cpu_note {
     uint32_t reentries;    /* entries into the victim path after this CPU had parked */
     uint64_t cr0, cr2, cr3, cr4, efer;   /* when the registers were saved, before shutdown */
     uint64_t answer_tsc;   /* TSC when this CPU answered (crasher: when it saved) */
+    uint32_t machine_checks;   /* machine checks taken through mce_crash since the shootdown */
+    uint32_t reserved;
 };
 
 struct crashpath_info_note {

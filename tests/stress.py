@@ -91,7 +91,7 @@ def make_run(seed):
             # its machine check comes while its #MC gate is still the host's,
             # IST dropped: the frame must land below its RSP
             special.add(cpu)
-            expect += ["slow_console_ms=400", f"cp.reentered={cpu}"]
+            expect += ["slow_console_ms=400", f"cp.reentered={cpu}", f"cp.mce={cpu}"]
             ist_mce = f"mce:{cpu}@CPUs_answered"
     elif family in ("svm-guests", "svm-clgi"):
         expect += ["svm=1"]
@@ -118,17 +118,21 @@ def make_run(seed):
         expect.append("cp.svm_entry=any")
     # Machine checks: into up to two parked victims, and perhaps into the crasher.
     reentered = [t.split("=")[1] for t in expect if t.startswith("cp.reentered=")]
+    machine_checked = [t.split("=")[1] for t in expect if t.startswith("cp.mce=")]
     victims = [i for i in range(cpus) if i not in special and i not in quiet]
     if victims and rng.random() < 0.6:
         for cpu in rng.sample(victims, min(len(victims), rng.randint(1, 2))):
             events.append(f"mce:{cpu}@{rng.choice(VICTIM_MCE_MOMENTS)}".replace(" ", "_"))
             reentered.append(str(cpu))
+            machine_checked.append(str(cpu))
         # which of two crashers wins is not known in advance
         if family != "two-crashers" and rng.random() < 0.5:
             events.append(f"mce:crasher@{CRASHER_MCE_MOMENT}".replace(" ", "_"))
-            expect.append("cp.mcip=1")
+            machine_checked.append(str(crasher))
     if reentered:
         expect = [t for t in expect if not t.startswith("cp.reentered=")] + ["cp.reentered=" + ",".join(reentered)]
+    if machine_checked:
+        expect = [t for t in expect if not t.startswith("cp.mce=")] + ["cp.mce=" + ",".join(machine_checked)]
     if any(e.startswith("mce:") for e in events) and not any(t.startswith("slow_console_ms=") for t in expect):
         expect.append("slow_console_ms=400")
 

@@ -88,7 +88,7 @@ void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
 /* Point a gate at handler: IST 0, interrupt gate, present, selector hv_cs,
  * DPL and reserved bits kept. Never leaves a half-written gate. */
 void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel);
-/* A victim's #MC IST dropped and its NMI gate pointed at nmi_crash. */
+/* A victim's #MC gate pointed at mce_crash and its NMI gate at nmi_crash. */
 void cp_gates_to_victim(const struct cp_cpu *cpu);
 
 /* ---- crash/notes.c: the note buffers are only 4-byte aligned inside, so
@@ -100,6 +100,7 @@ void cp_notes_save_regs(const struct cp_cpu *cpu, const struct crashpath_regs *r
 void cp_notes_add_flags(const struct cp_cpu *cpu, uint32_t flags);
 int cp_notes_regs_saved(const struct cp_cpu *cpu);
 void cp_notes_count_reentry(const struct cp_cpu *cpu);
+void cp_notes_count_machine_check(const struct cp_cpu *cpu);
 void cp_notes_set_answer_tsc(const struct cp_cpu *cpu, uint64_t tsc);
 /* Set the outcome if none is set yet; returns the outcome in force. */
 uint32_t cp_notes_claim_outcome(const struct cp_cpu *cpu, uint32_t outcome);
@@ -121,6 +122,10 @@ __attribute__((noreturn)) void cp_victim_by_other_door(uint32_t pos, const struc
 /* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
 void cp_cpu_shutdown(struct cp_cpu *cpu);
 __attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);
+
+/* ---- crash/machine_check.c ---- */
+/* From mce_crash; returns when the interrupted context may be resumed. */
+void cp_mce_entry(const struct crashpath_regs *regs);
 int cp_vmexit_entry(const struct crashpath_regs *regs);
 
 /* ---- crash/shootdown.c ---- */

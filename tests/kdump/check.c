@@ -177,7 +177,7 @@ static void parse_list(const char *v, struct check_expect *e, uint8_t outcome)
     }
 }
 
-/* cp.svm=1,2 and cp.reentered=3: a flag per CPU. */
+/* cp.svm=1,2, cp.reentered=3, cp.mce=0,3: a flag per CPU. */
 static void parse_flags(const char *v, uint8_t *flags)
 {
     while (*v >= '0' && *v <= '9') {
@@ -253,8 +253,8 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             parse_flags(value_of(w), e->reentered);
         } else if (key_is(w, "cp.svm_entry")) {
             e->svm_entry_any = 1;
-        } else if (key_is(w, "cp.mcip")) {
-            e->mcip = 1;
+        } else if (key_is(w, "cp.mce")) {
+            parse_flags(value_of(w), e->mce);
         } else if (key_is(w, "cp.canary")) {
             v = value_of(w);
             e->canary_cpu = (uint32_t)parse_num(&v) + 1;
@@ -437,6 +437,12 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
                                        : "parked CPU entered the victim path again: cpu, reentries",
                  i, s->note.reentries);
+    /* Machine checks the row injected after the shootdown went through
+     * mce_crash, which counts them; none came from anywhere else. */
+    if (c->e->mce[i] ? !s->note.machine_checks : s->note.machine_checks != 0)
+        fail_msg(c, c->e->mce[i] ? "no machine check counted though the row injected one: cpu, machine_checks"
+                                 : "machine check counted that the row did not inject: cpu, machine_checks",
+                 i, s->note.machine_checks);
     if (c->e->svm[i] && (!(s->note.flags & CRASHPATH_CPUF_SVM_LEFT) ||
                          (!c->e->svm_entry_any && !(s->note.flags & CRASHPATH_CPUF_VIA_VMEXIT))))
         fail_msg(c, "SVM guest CPU did not park through the VM exit and leave SVM: cpu, flags", i,

@@ -30,10 +30,10 @@ struct check_expect {
     uint64_t gif_lo, gif_hi;      /* ... so its saved RIP is in [LO, HI) */
     int svm_entry_any;            /* cp.svm_entry=any: injected NMIs may have had an SVM CPU in the host
                                      at the shootdown, so it may park through nmi_crash instead */
-    int mcip;                     /* cp.mcip=1: a machine check reached the crasher before the jump */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
     uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
+    uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through mce_crash */
 };
 
 /* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */

@@ -37,6 +37,8 @@ struct sim_cpu {
     int cpuid_cet;                  /* IA32_S_CET exists */
     uint64_t s_cet;                 /* IA32_S_CET: bit 0 supervisor shadow stacks, bit 2 IBT */
     uint64_t mcg_status;            /* IA32_MCG_STATUS */
+    volatile int mce_ripv;          /* RIPV of the next machine check sim_mce raises */
+    volatile int mces_taken, host_mces;
     uint16_t sel[6];
     _Alignas(16) uint8_t idt[256 * 16];
     _Alignas(512) uint8_t notes[CRASHPATH_CPU_NOTES_SIZE];
@@ -83,6 +85,9 @@ void sim_console(const char *msg, size_t len);
 void sim_start_cpu(struct sim_cpu *c, void (*fn)(struct sim_cpu *));
 /* Raise an NMI at a CPU as its LAPIC would. */
 void sim_nmi(struct sim_cpu *c);
+/* Raise a machine check at a CPU: delivered through its #MC gate at once,
+ * on its thread; one while MCG_STATUS.MCIP is set is a shutdown (a fault). */
+void sim_mce(struct sim_cpu *c, int ripv);
 /* An IRET on the current CPU (e.g. an #MC handler returning): ends NMI
  * blocking and takes a pending NMI at once. */
 void sim_iret(void);

@@ -143,6 +143,20 @@ static void nmi_signal(int sig, siginfo_t *si, void *ucv)
     take_nmi(ucv);
 }
 
+/* The interrupted context as the entry stubs would save it. */
+static void regs_from_context(const struct sim_cpu *c, const ucontext_t *uc, struct crashpath_regs *r)
+{
+    const greg_t *g = uc->uc_mcontext.gregs;
+
+    r->r15 = g[REG_R15]; r->r14 = g[REG_R14]; r->r13 = g[REG_R13]; r->r12 = g[REG_R12];
+    r->rbp = g[REG_RBP]; r->rbx = g[REG_RBX]; r->r11 = g[REG_R11]; r->r10 = g[REG_R10];
+    r->r9 = g[REG_R9]; r->r8 = g[REG_R8]; r->rax = g[REG_RAX]; r->rcx = g[REG_RCX];
+    r->rdx = g[REG_RDX]; r->rsi = g[REG_RSI]; r->rdi = g[REG_RDI];
+    r->orig_rax = ~0ull;
+    r->rip = g[REG_RIP]; r->cs = g[REG_CSGSFS] & 0xffff; r->rflags = g[REG_EFL];
+    r->rsp = g[REG_RSP]; r->ss = c->sel[5];
+}
+
 static void take_nmi(ucontext_t *uc)
 {
     struct sim_cpu *c = sim_self;
@@ -158,15 +172,8 @@ static void take_nmi(ucontext_t *uc)
         handler = sim_gate_handler(c, 2);
         if (handler == (uint64_t)(uintptr_t)nmi_crash) {
             struct crashpath_regs r;
-            greg_t *g = uc->uc_mcontext.gregs;
 
-            r.r15 = g[REG_R15]; r.r14 = g[REG_R14]; r.r13 = g[REG_R13]; r.r12 = g[REG_R12];
-            r.rbp = g[REG_RBP]; r.rbx = g[REG_RBX]; r.r11 = g[REG_R11]; r.r10 = g[REG_R10];
-            r.r9 = g[REG_R9]; r.r8 = g[REG_R8]; r.rax = g[REG_RAX]; r.rcx = g[REG_RCX];
-            r.rdx = g[REG_RDX]; r.rsi = g[REG_RSI]; r.rdi = g[REG_RDI];
-            r.orig_rax = ~0ull;
-            r.rip = g[REG_RIP]; r.cs = g[REG_CSGSFS] & 0xffff; r.rflags = g[REG_EFL];
-            r.rsp = g[REG_RSP]; r.ss = c->sel[5];
+            regs_from_context(c, uc, &r);
             cp_nmi_victim(&r);
         }
         if (handler == (uint64_t)(uintptr_t)trap_nop)
@@ -175,6 +182,43 @@ static void take_nmi(ucontext_t *uc)
             c->host_nmis++;
         c->nmi_blocked = 0;    /* the handler's IRET */
     }
+}
+
+/* ---- machine checks: SIGUSR2 interrupts the thread acting as the CPU ---- */
+static void mce_signal(int sig, siginfo_t *si, void *ucv)
+{
+    struct sim_cpu *c = sim_self;
+    uint64_t handler;
+
+    (void)sig;
+    (void)si;
+    if (!c)
+        return;
+    if (c->mcg_status & MCG_STATUS_MCIP) {
+        /* SDM vol. 3, 15.10.1: the processor enters shutdown */
+        fault(c, "machine check while MCG_STATUS.MCIP is set: shutdown", c->mcg_status);
+        return;
+    }
+    c->mcg_status = MCG_STATUS_MCIP | (c->mce_ripv ? MCG_STATUS_RIPV : 0);
+    c->mces_taken++;
+    handler = sim_gate_handler(c, 18);
+    if (handler == (uint64_t)(uintptr_t)mce_crash) {
+        struct crashpath_regs r;
+
+        regs_from_context(c, ucv, &r);
+        cp_mce_entry(&r);
+        sim_iret();                 /* mce_crash's IRET */
+        return;
+    }
+    /* The host's handler panics: on the crasher that loses the crash. */
+    c->host_mces++;
+    fault(c, "machine check reached the host's #MC handler during the crash", handler);
+}
+
+void sim_mce(struct sim_cpu *c, int ripv)
+{
+    c->mce_ripv = ripv;
+    pthread_kill(c->thread, SIGUSR2);
 }
 
 void sim_iret(void)
@@ -277,6 +321,8 @@ void sim_reset(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
     /* SA_NODEFER: a second NMI may interrupt the first, as after an IRET. */
     sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_sigaction = mce_signal;
+    sigaction(SIGUSR2, &sa, NULL);
 }
 
 void sim_config(struct crashpath_config *cfg, struct crashpath_cpu *cpus, int n)

@@ -151,7 +151,7 @@ static void check_victim(int i)
 }
 
 /* Gates every present CPU must end with: NMI and #MC IST 0, #MC at
- * trap_nop, #DF untouched. */
+ * mce_crash, #DF untouched. */
 static void check_gates(int n)
 {
     for (int i = 0; i < n; i++) {
@@ -159,7 +159,7 @@ static void check_gates(int n)
             continue;
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), 0);
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 18), 0);
-        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 18), (uint64_t)(uintptr_t)trap_nop);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 18), (uint64_t)(uintptr_t)mce_crash);
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 8), 3);
         CHECK_EQ(sim_gate_handler(&sim_cpus[i], 8), 0xffffffff81000000ull + 8 * 0x40);
     }
@@ -184,7 +184,7 @@ static uint64_t last_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg)
 }
 
 /* Every NMI-gate rewrite happened before the first NMI left the crasher, with
- * a fence between; #MC went to trap_nop before enable_nmis. */
+ * a fence between; #MC went to mce_crash before enable_nmis. */
 static void check_order(int n, int crasher, enum crashpath_apic_mode mode)
 {
     const struct sim_cpu *cc = &sim_cpus[crasher];
@@ -426,6 +426,101 @@ TEST(shootdown_victim_that_never_answers_times_out)
     sim_read_cpu_note(1, &n);
     CHECK_EQ(n.saves, 1);
     CHECK(n.flags & CRASHPATH_CPUF_REGS_SAVED);
+}
+
+static struct crashpath_cpu_note note_of(int cpu)
+{
+    struct crashpath_cpu_note n;
+
+    sim_read_cpu_note(cpu, &n);
+    return n;
+}
+
+static int cpu2_took_one_mce(void) { return note_of(2).machine_checks == 1 && sim_cpus[2].halted; }
+static int cpu2_took_two_mces(void) { return note_of(2).machine_checks == 2 && sim_cpus[2].halted; }
+
+/* Two machine checks into one parked victim: the first must leave MCIP
+ * clear, or the second shuts the CPU down (a reset on real platforms). Each
+ * IRET lets the queued self-NMI in, which parks the CPU again. */
+TEST(shootdown_two_machine_checks_into_a_parked_victim_are_survived)
+{
+    struct crashpath_cpu_note n;
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    run_crash(4, 1, NULL);
+    sim_mce(&sim_cpus[2], 1);
+    CHECK(sim_wait(cpu2_took_one_mce, 5000));
+    sim_mce(&sim_cpus[2], 1);
+    CHECK(sim_wait(cpu2_took_two_mces, 5000));
+    check_no_faults(4);
+    n = note_of(2);
+    CHECK_EQ(n.machine_checks, 2);
+    CHECK_EQ(n.reentries, 2);
+    CHECK_EQ(n.saves, 1);
+    CHECK_EQ(sim_cpus[2].mcg_status, 0);
+    check_victim(2);
+}
+
+static volatile int mce_ripv_for_crasher;
+
+/* Raises a machine check at CPU 0 once it printed its crash line, i.e.
+ * while it waits for the stuck CPU 1. */
+static void *mce_into_waiting_crasher(void *arg)
+{
+    (void)arg;
+    while (!strstr(sim_console_text, "crashing"))
+        sched_yield();
+    sim_mce(&sim_cpus[0], mce_ripv_for_crasher);
+    return NULL;
+}
+
+static int crasher_halted_after_mce(void)
+{
+    return sim_cpus[0].mces_taken && sim_cpus[0].halted;
+}
+
+static void machine_check_during_the_wait(int ripv)
+{
+    pthread_t t;
+
+    setup(4, CRASHPATH_APIC_XAPIC);
+    cfg.timeout_ms = 400;
+    sim_cpus[1].stuck_in_nmi = 1;      /* the crasher waits the whole timeout */
+    mce_ripv_for_crasher = ripv;
+    pthread_create(&t, NULL, mce_into_waiting_crasher, NULL);
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    the_crasher = 0;
+    for (int i = 0; i < 4; i++)
+        sim_start_cpu(&sim_cpus[i], i == 0 ? cpu_crash : cpu_spin);
+    go = 1;
+    CHECK(sim_wait(ripv ? crash_done : crasher_halted_after_mce, 20000));
+    pthread_join(t, NULL);
+}
+
+/* A machine check on the crasher while it waits: absorbed by mce_crash
+ * (MCIP cleared, IRET), and the crash goes on to the hand-off. Through the
+ * host's own handler it would have re-entered crashpath and been lost. */
+TEST(shootdown_machine_check_on_the_crasher_during_the_wait_is_absorbed)
+{
+    machine_check_during_the_wait(1);
+    check_no_faults(4);
+    CHECK_EQ(sim_cpus[0].mces_taken, 1);
+    CHECK_EQ(sim_cpus[0].mcg_status, 0);
+    CHECK_EQ(note_of(0).machine_checks, 1);
+    CHECK_EQ(note_of(0).outcome, CRASHPATH_OUTCOME_CRASHER);
+    CHECK_EQ(note_of(1).outcome, CRASHPATH_OUTCOME_TIMED_OUT);
+    check_victim(2);
+    check_victim(3);
+}
+
+/* RIPV clear: the crasher's interrupted context cannot go on, so it says so
+ * and halts rather than return into it. */
+TEST(shootdown_machine_check_without_ripv_on_the_crasher_halts_with_a_message)
+{
+    machine_check_during_the_wait(0);
+    check_no_faults(4);
+    CHECK(strstr(sim_console_text, "RIPV clear; halting") != NULL);
+    CHECK(strstr(sim_console_text, "no kdump image loaded") == NULL);
 }
 
 static int hook_calls[SIM_MAX_CPUS];
