@@ -79,6 +79,28 @@ static void gate_rewrite(uint64_t gate, uint64_t handler, uint16_t sel)
     }
 }
 
+void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t *hi)
+{
+    cp_hw_idt_read(gate_addr(idt_base, vector), lo, hi);
+}
+
+void cp_gate_restore(uint64_t idt_base, unsigned int vector, uint64_t lo, uint64_t hi)
+{
+    uint64_t gate = gate_addr(idt_base, vector);
+
+    for (;;) {
+        uint64_t cur_lo, cur_hi;
+
+        cp_hw_idt_read(gate, &cur_lo, &cur_hi);
+        if (cur_hi == hi) {
+            cp_hw_idt_write_lo(gate, lo);
+            return;
+        }
+        if (cp_hw_idt_cmpxchg16(gate, cur_lo, cur_hi, lo, hi))
+            return;
+    }
+}
+
 void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector)
 {
     gate_rewrite(gate_addr(idt_base, vector), 0, 0);

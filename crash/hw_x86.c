@@ -151,6 +151,13 @@ void cp_hw_vmxoff(void)
     __asm__ volatile("vmxoff" : : : "memory", "cc");
 }
 
+int vmxoff_probe(void);
+
+int cp_hw_vmxoff_probe(void)
+{
+    return vmxoff_probe();
+}
+
 void cp_hw_stgi(void)
 {
     __asm__ volatile("stgi" : : : "memory");

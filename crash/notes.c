@@ -189,6 +189,11 @@ void cp_notes_count_machine_check(const struct cp_cpu *cpu)
     __atomic_fetch_add((uint32_t *)(void *)(cpu->notes + CPN(machine_checks)), 1u, __ATOMIC_SEQ_CST);
 }
 
+void cp_notes_set_faulted_steps(const struct cp_cpu *cpu, uint32_t steps)
+{
+    put32(cpu->notes + CPN(faulted_steps), steps);
+}
+
 int cp_notes_regs_saved(const struct cp_cpu *cpu)
 {
     return (get32(cpu->notes + CPN(flags)) & CRASHPATH_CPUF_REGS_SAVED) != 0;

@@ -156,6 +156,30 @@ static void supervisor_cet_off(void)
     cp_hw_write_cr4(cr4 & ~CR4_CET);
 }
 
+/*
+ * The hand-off writes CR4 without VMXE, which is a #GP in VMX operation (SDM
+ * vol. 3, 24.8), and by then the IDT is not mapped: a triple fault, no dump.
+ * cp_cpu_shutdown left VMX only if the host's record said this CPU was in it;
+ * with no record, or a stale one, nobody knows. VMXOFF tells: it leaves VMX
+ * operation, or raises #UD outside it, which the crasher's own #UD gate,
+ * borrowed for the attempt, turns into a return. Linux's cpu_vmxoff() also
+ * VMXOFFs blind from NMI context and eats the fault.
+ */
+static void leave_unrecorded_vmx(struct cp_cpu *cpu)
+{
+    uint64_t ud_lo, ud_hi;
+
+    if (cpu->vmx_left || !(cp_hw_read_cr4() & CR4_VMXE))
+        return;
+    cp_gate_read(cpu->idt_base, CP_VEC_UD, &ud_lo, &ud_hi);
+    cp_gate_point(cpu->idt_base, CP_VEC_UD, (uint64_t)(uintptr_t)vmxoff_ud_fixup, cp_state.hv_cs);
+    if (cp_hw_vmxoff_probe() == 0) {
+        cpu->vmx_left = 1;
+        cp_notes_add_flags(cpu, CRASHPATH_CPUF_VMX_LEFT);
+    }
+    cp_gate_restore(cpu->idt_base, CP_VEC_UD, ud_lo, ud_hi);
+}
+
 __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
                                               const struct crashpath_regs *ctx, uint64_t tsc_entry)
 {
@@ -187,12 +211,15 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     cp_notes_save_regs(cpu, ctx);
     cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
     cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);
+    /* CET off before anything IRETs to a frame no delivery pushed:
+     * vmxoff_ud_fixup below, enable_nmis after it. */
+    supervisor_cet_off();
     cp_cpu_shutdown(cpu);
+    leave_unrecorded_vmx(cpu);
 
     /* A crash from NMI context (a watchdog) leaves NMIs blocked; a latched
      * NMI would then fire at the kdump kernel's first IRET, before it has
      * an NMI handler. IRET to ourselves now, while trap_nop absorbs it. */
-    supervisor_cet_off();
     cp_hw_enable_nmis();
     cp_handoff();
 }

@@ -47,12 +47,55 @@ static void leave_svm(struct cp_cpu *cpu)
     cp_notes_add_flags(cpu, CRASHPATH_CPUF_SVM_LEFT);
 }
 
+/*
+ * The steps of the victim path run so that a fault inside one cannot loop.
+ * Such a fault (#UD from VMCLEAR or VMXOFF on a stale vmxon record, #PF on
+ * the xAPIC page, #GP on a missing x2APIC register, a bug in the stop hook)
+ * reaches the host's handler, which panics back into crashpath_crash and so
+ * into cp_victim with FAULTED; a fault that recurs on every try would run
+ * the shutdown again and again until the stack overflows: #DF, triple
+ * fault, reset. So a step is marked running before it starts; the FAULTED
+ * entry finds the mark, records that step as faulted and never runs it
+ * again (step_begin says no). An NMI nested in a step is no fault (leave_svm's
+ * STGI lets the held NMI in on purpose): its entry runs the step again and
+ * finishes it, since the outer entry never resumes.
+ */
+static int step_begin(struct cp_cpu *cpu, uint32_t step)
+{
+    if (cpu->steps_faulted & step)
+        return 0;
+    cpu->step_running = step;
+    return 1;
+}
+
+static void step_end(struct cp_cpu *cpu)
+{
+    cpu->step_running = 0;
+}
+
+/* A FAULTED entry: the step that was running is where the fault came from. */
+static void step_faulted(struct cp_cpu *cpu)
+{
+    cpu->steps_faulted |= cpu->step_running;
+    cpu->step_running = 0;
+    cp_notes_set_faulted_steps(cpu, cpu->steps_faulted);
+}
+
 void cp_cpu_shutdown(struct cp_cpu *cpu)
 {
-    leave_vmx(cpu);
-    leave_svm(cpu);
-    cp_apic_quiesce();
-    cp_notes_add_flags(cpu, CRASHPATH_CPUF_LAPIC_QUIET);
+    if (step_begin(cpu, CRASHPATH_STEP_VMX)) {
+        leave_vmx(cpu);
+        step_end(cpu);
+    }
+    if (step_begin(cpu, CRASHPATH_STEP_SVM)) {
+        leave_svm(cpu);
+        step_end(cpu);
+    }
+    if (step_begin(cpu, CRASHPATH_STEP_LAPIC)) {
+        cp_apic_quiesce();
+        cp_notes_add_flags(cpu, CRASHPATH_CPUF_LAPIC_QUIET);
+        step_end(cpu);
+    }
 }
 
 /* The host hook runs at most once per CPU: a hook that faulted or was cut
@@ -85,9 +128,12 @@ static void answer(struct cp_cpu *cpu)
  * and halt. We never IRET, so NMIs stay blocked; if anything unblocks them
  * (an #MC handler's IRET), the queued NMI brings us straight back into
  * nmi_crash and here again. */
-__attribute__((noreturn)) static void park(void)
+__attribute__((noreturn)) static void park(struct cp_cpu *cpu)
 {
-    cp_apic_self_nmi();
+    if (step_begin(cpu, CRASHPATH_STEP_SELF_NMI)) {
+        cp_apic_self_nmi();
+        step_end(cpu);
+    }
     cp_halt_forever();
 }
 
@@ -121,23 +167,35 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
     struct cp_cpu *cpu = &cp_state.cpus[pos];
 
     cp_hw_cli();
+    if (extra_flags & CRASHPATH_CPUF_FAULTED) {
+        /* Past the bound, touch nothing more (not even the note). */
+        if (++cpu->faulted_entries > CP_MAX_FAULTED_ENTRIES)
+            cp_halt_forever();
+        step_faulted(cpu);
+    }
     cpu->in_victim = 1;
     if (cpu->work_done)
         cp_notes_count_reentry(cpu);
     cp_victim_publish(pos, regs, extra_flags);
     /* Done once per CPU, the flag set after the work, so a re-entry part-way
      * through does it again rather than leave it half done (Xen's
-     * crash_save_done); a save cut short is redone from the same frame. */
+     * crash_save_done); a save cut short is redone from the same frame;
+     * a step that faulted is not (see step_begin). */
     if (!cpu->work_done) {
-        if (!cp_notes_regs_saved(cpu))
+        if (!cp_notes_regs_saved(cpu) && step_begin(cpu, CRASHPATH_STEP_SAVE)) {
             cp_notes_save_regs(cpu, cpu->first_regs);
+            step_end(cpu);
+        }
         cp_notes_add_flags(cpu, cpu->first_flags | extra_flags);
-        run_stop_hook(cpu);
+        if (step_begin(cpu, CRASHPATH_STEP_HOOK)) {
+            run_stop_hook(cpu);
+            step_end(cpu);
+        }
         cp_cpu_shutdown(cpu);
         __atomic_store_n(&cpu->work_done, 1, __ATOMIC_SEQ_CST);
     }
     answer(cpu);
-    park();
+    park(cpu);
 }
 
 /* From nmi_crash. The crasher's own NMI gate is trap_nop before any NMI is
@@ -146,8 +204,12 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
 {
     uint32_t pos = __atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) ? cp_this_cpu() : CP_NO_CPU;
 
-    if (pos == CP_NO_CPU || pos == __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE))
-        park();
+    if (pos == CP_NO_CPU) {
+        cp_apic_self_nmi();    /* an unknown CPU: parked, with no state of ours */
+        cp_halt_forever();
+    }
+    if (pos == __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE))
+        park(&cp_state.cpus[pos]);
     cp_victim(pos, regs, 0);
 }
 

@@ -143,6 +143,46 @@ FUNC mce_crash
     iretq
 ENDFUNC mce_crash
 
+; int vmxoff_probe(void): VMXOFF on the crasher when the host recorded no VMX
+; state and CR4.VMXE is set: the hand-off clears CR4.VMXE, a #GP in VMX
+; operation (SDM vol. 3, 24.8), with the IDT no longer mapped: a triple
+; fault. Outside VMX operation VMXOFF raises #UD instead; for the attempt the
+; crasher points its #UD gate at vmxoff_ud_fixup, which resumes after the
+; VMXOFF with EAX = 1. Supervisor CET is off by then (the fixup's IRET goes
+; to another RIP than the shadow stack holds).
+global vmxoff_probe:function (vmxoff_probe.end - vmxoff_probe)
+align 16
+vmxoff_probe:
+    endbr64
+    xor eax, eax
+.vmxoff:
+    vmxoff
+.resume:
+    ret
+.end:
+
+; The crasher's #UD gate while vmxoff_probe runs: a #UD on its VMXOFF (the
+; frame's RIP) resumes after it, saying so; any other #UD cannot be ours to
+; explain, so the CPU stops there.
+global vmxoff_ud_fixup:function (vmxoff_ud_fixup.end - vmxoff_ud_fixup)
+align 16
+vmxoff_ud_fixup:
+    endbr64
+    push rax
+    lea rax, [vmxoff_probe.vmxoff]
+    cmp [rsp + 8], rax              ; the faulting RIP (#UD has no error code)
+    jne .not_ours
+    lea rax, [vmxoff_probe.resume]
+    mov [rsp + 8], rax
+    pop rax
+    mov eax, 1
+    iretq
+.not_ours:
+    cli
+    hlt
+    jmp .not_ours
+.end:
+
 ; enable_nmis: IRETQ to the next instruction on the current stack. Any IRET
 ; ends NMI blocking (SDM vol. 3, 6.7.1); a CPU left blocked would hand the
 ; kdump kernel a latched NMI, and some kernels triple-fault when started with

@@ -387,8 +387,9 @@ enum crashpath_outcome {
 #define CRASHPATH_CPUF_VIA_VMEXIT   0x080u  /* parked through crashpath_nmi_vmexit */
 #define CRASHPATH_CPUF_LATE_CRASHER 0x100u  /* entered crashpath_crash while another CPU crashed */
 #define CRASHPATH_CPUF_FAULTED      0x200u  /* the host's panic path was entered from inside this
-                                               CPU's victim path (a fault in the stop hook); the
-                                               saved registers stay the interrupted ones */
+                                               CPU's victim path (a fault in the stop hook, or in
+                                               a step: see faulted_steps); the saved registers
+                                               stay the interrupted ones */
 
 struct crashpath_cpu_note {
     uint32_t format;       /* CRASHPATH_NOTE_FORMAT */
@@ -403,8 +404,20 @@ struct crashpath_cpu_note {
     uint64_t cr0, cr2, cr3, cr4, efer;   /* when the registers were saved, before shutdown */
     uint64_t answer_tsc;   /* TSC when this CPU answered (crasher: when it saved) */
     uint32_t machine_checks;   /* machine checks taken through mce_crash since the shootdown */
-    uint32_t reserved;
+    uint32_t faulted_steps;    /* CRASHPATH_STEP_* that faulted in the victim path and were
+                                  skipped from then on (a fault that recurs on every try) */
 };
+
+/* crashpath_cpu_note.faulted_steps: the victim path's steps. Each is marked
+ * before it runs; a fault inside it (the host's handler panics back into
+ * crashpath_crash) skips it from then on, so a fault that recurs on every
+ * try ends in a parked CPU, not a stack overflow. */
+#define CRASHPATH_STEP_SAVE     0x01u  /* registers and control state into NT_PRSTATUS */
+#define CRASHPATH_STEP_HOOK     0x02u  /* the host's stop hook */
+#define CRASHPATH_STEP_VMX      0x04u  /* VMCLEAR of every VMCS, VMXOFF */
+#define CRASHPATH_STEP_SVM      0x08u  /* STGI, EFER.SVME and VM_HSAVE_PA cleared */
+#define CRASHPATH_STEP_LAPIC    0x10u  /* LVTs masked, LAPIC software-disabled */
+#define CRASHPATH_STEP_SELF_NMI 0x20u  /* the self-NMI re-queued at park */
 
 struct crashpath_info_note {
     uint32_t format;             /* CRASHPATH_NOTE_FORMAT */

@@ -59,6 +59,10 @@ __attribute__((noreturn)) void cp_hw_handoff(uint64_t cr3, uint64_t identity_ent
 
 void cp_hw_vmclear(uint64_t vmcs_pa);
 void cp_hw_vmxoff(void);
+/* VMXOFF where nobody recorded whether this CPU is in VMX operation: with
+ * this CPU's #UD gate at vmxoff_ud_fixup, returns 0 if VMXOFF ran and 1 if
+ * it raised #UD (SDM vol. 3, 31.3: VMXOFF outside VMX operation). */
+int cp_hw_vmxoff_probe(void);
 void cp_hw_stgi(void);
 
 #endif

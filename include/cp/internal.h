@@ -34,6 +34,11 @@ struct cp_cpu {
     volatile uint32_t hook_entered; /* stop hook called at most once */
     volatile uint32_t in_victim;    /* inside cp_victim: a crash entry now is a fault there */
     volatile uint32_t vmx_left;     /* VMXOFF done: a re-entry must not VMCLEAR again (#UD) */
+    /* The victim path's steps (CRASHPATH_STEP_*): the one running now, and
+     * the ones that faulted, never tried again; faulted entries counted. */
+    volatile uint32_t step_running;
+    volatile uint32_t steps_faulted;
+    volatile uint32_t faulted_entries;
     /* The outermost entry's registers and note flags, published before any
      * work: a nested entry saves these, never its own (crashpath's frames). */
     volatile uint32_t first_flags;  /* (beside the other words: no padding per CPU) */
@@ -90,6 +95,10 @@ void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
 void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel);
 /* A victim's #MC gate pointed at mce_crash and its NMI gate at nmi_crash. */
 void cp_gates_to_victim(const struct cp_cpu *cpu);
+/* Read a gate as it is, and put back exactly what was read (atomically). */
+void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t *hi);
+void cp_gate_restore(uint64_t idt_base, unsigned int vector, uint64_t lo, uint64_t hi);
+#define CP_VEC_UD 6u
 
 /* ---- crash/notes.c: the note buffers are only 4-byte aligned inside, so
  * fields are written through these, never through struct pointers ---- */
@@ -101,6 +110,7 @@ void cp_notes_add_flags(const struct cp_cpu *cpu, uint32_t flags);
 int cp_notes_regs_saved(const struct cp_cpu *cpu);
 void cp_notes_count_reentry(const struct cp_cpu *cpu);
 void cp_notes_count_machine_check(const struct cp_cpu *cpu);
+void cp_notes_set_faulted_steps(const struct cp_cpu *cpu, uint32_t steps);
 void cp_notes_set_answer_tsc(const struct cp_cpu *cpu, uint64_t tsc);
 /* Set the outcome if none is set yet; returns the outcome in force. */
 uint32_t cp_notes_claim_outcome(const struct cp_cpu *cpu, uint32_t outcome);
@@ -113,6 +123,10 @@ void cp_info_mark_not_answered(uint32_t index);
 #define CP_INFO_SET64(field, v) cp_info_set64((uint32_t)offsetof(struct crashpath_info_note, field), (v))
 
 /* ---- crash/victim.c ---- */
+/* Faulted entries after which a victim halts at once, touching nothing:
+ * one per CRASHPATH_STEP_* and a margin; bounds the stack a fault that
+ * recurs on every try can use. */
+#define CP_MAX_FAULTED_ENTRIES 8u
 __attribute__((noreturn)) void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
 /* Make regs and flags this CPU's victim record, unless an outer entry did. */
 void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags);
@@ -122,6 +136,9 @@ __attribute__((noreturn)) void cp_victim_by_other_door(uint32_t pos, const struc
 /* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
 void cp_cpu_shutdown(struct cp_cpu *cpu);
 __attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);
+/* entry/crash_entry.asm: VMXOFF that survives #UD while this CPU's #UD gate
+ * points at vmxoff_ud_fixup; 0 if VMXOFF ran, 1 if it raised #UD. */
+void vmxoff_ud_fixup(void);
 
 /* ---- crash/machine_check.c ---- */
 /* From mce_crash; returns when the interrupted context may be resumed. */

@@ -56,6 +56,9 @@ struct sim_cpu {
     volatile int halted;
     int stuck_in_nmi;               /* never unblocks: a victim stuck in its own NMI handler */
     int in_vmx;                     /* the simulated CPU is in VMX operation */
+    int ud_panics;                  /* a #UD from VMCLEAR/VMXOFF reaches the host's handler,
+                                       which panics into crashpath_crash (as real hosts do) */
+    volatile int vmx_ud_count;      /* such #UDs taken */
     pthread_t thread;
     void (*fn)(struct sim_cpu *);
     volatile int running;

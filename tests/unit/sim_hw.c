@@ -617,23 +617,59 @@ void cp_hw_enable_nmis(void)
     sim_iret();
 }
 
+/* A VMX instruction outside VMX operation: #UD. With ud_panics the host's
+ * #UD handler panics into crashpath_crash on this CPU, the way a fault
+ * inside the victim path comes back; a #UD that keeps coming back past any
+ * sane bound is reported instead of overflowing the thread's stack. */
+static void vmx_ud(struct sim_cpu *c, const char *what, uint64_t v)
+{
+    int n = __atomic_add_fetch(&c->vmx_ud_count, 1, __ATOMIC_SEQ_CST);
+
+    if (!c->ud_panics) {
+        fault(c, what, v);
+        return;
+    }
+    if (n > 64) {
+        fault(c, "the same #UD over and over: the victim path loops on a faulting step", v);
+        for (;;)
+            pause();
+    }
+    crashpath_crash("#UD", NULL);
+    fault(c, "the host's #UD handler returned from crashpath_crash", v);
+}
+
 void cp_hw_vmclear(uint64_t vmcs_pa)
 {
     struct sim_cpu *c = self();
 
-    if (!c->in_vmx)
-        fault(c, "VMCLEAR outside VMX operation (#UD)", vmcs_pa);
     log_op(c, OP_VMCLEAR, 0, vmcs_pa);
+    if (!c->in_vmx)
+        vmx_ud(c, "VMCLEAR outside VMX operation (#UD)", vmcs_pa);
 }
 
 void cp_hw_vmxoff(void)
 {
     struct sim_cpu *c = self();
 
-    if (!c->in_vmx)
-        fault(c, "VMXOFF outside VMX operation (#UD)", 0);
     log_op(c, OP_VMXOFF, 0, 0);
+    if (!c->in_vmx)
+        vmx_ud(c, "VMXOFF outside VMX operation (#UD)", 0);
     c->in_vmx = 0;
+}
+
+int cp_hw_vmxoff_probe(void)
+{
+    struct sim_cpu *c = self();
+
+    if (c->in_vmx) {
+        log_op(c, OP_VMXOFF, 0, 0);
+        c->in_vmx = 0;
+        return 0;
+    }
+    /* #UD: through the gate the CPU's IDT holds now */
+    if (sim_gate_handler(c, 6) != (uint64_t)(uintptr_t)vmxoff_ud_fixup)
+        fault(c, "VMXOFF outside VMX operation (#UD) into the host's handler", sim_gate_handler(c, 6));
+    return 1;
 }
 
 void cp_hw_stgi(void)
@@ -666,6 +702,9 @@ struct sim_handoff sim_handoff;
 
 void cp_hw_handoff(uint64_t cr3, uint64_t identity_entry)
 {
+    /* the stub writes CR4 without VMXE: a #GP in VMX operation */
+    if (self()->in_vmx)
+        fault(self(), "hand-off clears CR4.VMXE in VMX operation (#GP, triple fault)", self()->cr4);
     sim_handoff.cr3 = cr3;
     sim_handoff.identity_entry = identity_entry;
     __atomic_store_n(&sim_handoff.taken, 1, __ATOMIC_SEQ_CST);

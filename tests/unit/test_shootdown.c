@@ -1,6 +1,9 @@
 /* test_shootdown.c — the shootdown under real concurrency: host threads act as CPUs, signals
  * act as NMIs through each CPU's simulated IDT, and the notes are checked afterwards. */
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/procfs.h>
 #include <sys/reg.h>
 #include "cp/hw.h"
@@ -901,6 +904,123 @@ TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)
     CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_VMXOFF, 0xffffffffu), 0);
     check_victim(2);
     check_no_faults(3);
+}
+
+/* A stale vmxon record: the host says VMX is on, the CPU is not in VMX
+ * operation, so VMCLEAR raises #UD on every try and the host's handler
+ * panics back into crashpath each time. The VMX step is skipped after its
+ * first fault, the rest of the path runs, and the CPU parks. */
+TEST(shootdown_victim_fault_that_recurs_on_every_try_parks_after_one_faulted_entry)
+{
+    struct crashpath_cpu_note n;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    sim_cpus[2].cr4 |= CR4_VMXE;
+    sim_cpus[2].vmx.vmxon = 1;         /* stale: in_vmx is 0 */
+    sim_cpus[2].vmcs_slots[0] = 0x7654000;
+    sim_cpus[2].ud_panics = 1;
+    run_crash(3, 0, NULL);
+    check_no_faults(3);
+    n = note_of(2);
+    CHECK_EQ(sim_cpus[2].vmx_ud_count, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_FAULTED);
+    CHECK_EQ(n.faulted_steps, CRASHPATH_STEP_VMX);
+    CHECK(!(n.flags & CRASHPATH_CPUF_VMX_LEFT));
+    CHECK_EQ(n.reentries, 0);
+    check_victim(2);                   /* interrupted registers, answered, LAPIC quiet, parked */
+    check_victim(1);
+    CHECK_EQ(cp_state.cpus[2].faulted_entries, 1);
+}
+
+/* A fault the steps do not cover: the host mapped CPU 2's note buffer
+ * read-only after crashpath_init, so every write to it faults, the FAULTED
+ * entries included, and the host's #PF handler panics into crashpath_crash
+ * each time. The bound ends it: after CP_MAX_FAULTED_ENTRIES the CPU halts
+ * touching nothing; without it the recursion overflows the stack. */
+static uint8_t *readonly_notes;
+
+static void notes_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig;
+    (void)uc;
+    if (sim_self != &sim_cpus[2] || (uint8_t *)si->si_addr < readonly_notes ||
+        (uint8_t *)si->si_addr >= readonly_notes + 4096)
+        abort();
+    crashpath_crash("#PF", NULL);
+    abort();
+}
+
+static int cpu2_halted(void)
+{
+    return sim_cpus[2].halted;
+}
+
+TEST(shootdown_victim_faulting_outside_any_step_halts_after_a_bounded_number_of_entries)
+{
+    struct sigaction sa;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    cfg.timeout_ms = 2000;
+    readonly_notes = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cpus[2].notes = readonly_notes;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = notes_fault;
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSEGV, &sa, NULL);
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    mprotect(readonly_notes, 4096, PROT_READ);
+    the_crasher = 0;
+    for (int i = 0; i < 3; i++)
+        sim_start_cpu(&sim_cpus[i], i == 0 ? cpu_crash : cpu_spin);
+    go = 1;
+    CHECK(sim_wait(cpu2_halted, 5000));
+    mprotect(readonly_notes, 4096, PROT_READ | PROT_WRITE);   /* for the crasher's bookkeeping */
+    CHECK(sim_wait(crash_done, 10000));
+    CHECK_EQ(cp_state.cpus[2].faulted_entries, CP_MAX_FAULTED_ENTRIES + 1);
+    CHECK_EQ(cp_state.cpus[2].answered, 0);
+    check_victim(1);
+}
+
+/* The crasher's hand-off clears CR4.VMXE: in VMX operation a #GP, and with
+ * the IDT unmapped a triple fault. With no VMX record (or a stale one) the
+ * crasher VMXOFFs blind, its #UD gate borrowed for the attempt. */
+static void crasher_with_unrecorded_vmx(int in_vmx, int stale_record)
+{
+    uint64_t lo0, hi0, lo, hi;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    sim_cpus[1].cr4 |= CR4_VMXE;
+    sim_cpus[1].in_vmx = in_vmx;
+    if (!stale_record)
+        cpus[1].vmx = NULL;            /* else vmxon 0 though the CPU is in VMX operation */
+    sim_set_gate(&sim_cpus[1], 6, 0xffffffff81000180ull, 0);
+    memcpy(&lo0, sim_cpus[1].idt + 6 * 16, 8);
+    memcpy(&hi0, sim_cpus[1].idt + 6 * 16 + 8, 8);
+    run_crash(3, 1, NULL);
+    check_no_faults(3);
+    CHECK_EQ(sim_cpus[1].in_vmx, 0);
+    CHECK_EQ(!!(note_of(1).flags & CRASHPATH_CPUF_VMX_LEFT), in_vmx);
+    memcpy(&lo, sim_cpus[1].idt + 6 * 16, 8);
+    memcpy(&hi, sim_cpus[1].idt + 6 * 16 + 8, 8);
+    CHECK_EQ(lo, lo0);                 /* the host's #UD gate is back */
+    CHECK_EQ(hi, hi0);
+    check_crasher(1);
+}
+
+TEST(shootdown_crasher_in_vmx_operation_without_a_record_leaves_it_before_the_hand_off)
+{
+    crasher_with_unrecorded_vmx(1, 0);
+}
+
+TEST(shootdown_crasher_with_a_stale_vmx_record_leaves_vmx_before_the_hand_off)
+{
+    crasher_with_unrecorded_vmx(1, 1);
+}
+
+TEST(shootdown_crasher_with_vmxe_but_outside_vmx_operation_survives_the_probe)
+{
+    crasher_with_unrecorded_vmx(0, 0);
+    CHECK(note_of(1).flags & CRASHPATH_CPUF_VMX_UNKNOWN);
 }
 
 static int reentry_rc = 1;
