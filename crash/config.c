@@ -159,6 +159,9 @@ static void install(const struct crashpath_config *c)
     cp_state.console = c->console;
     cp_state.stop_cpu = c->stop_cpu;
     cp_state.stop_cpu_arg = c->stop_cpu_arg;
+    cp_state.quiesce = c->quiesce;
+    cp_state.quiesce_arg = c->quiesce_arg;
+    cp_state.wait_over = 0;
     cp_state.nr_answered = 0;
     cp_state.nr_present = 0;
     for (uint32_t i = 0; i < c->nr_cpus; i++) {

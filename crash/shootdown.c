@@ -204,6 +204,7 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     say_crash(cpu, reason);
 
     tsc_end = wait_for_answers(expected, tsc_sent);
+    __atomic_store_n(&cp_state.wait_over, 1, __ATOMIC_RELEASE);
     CP_INFO_SET64(tsc_wait_end, tsc_end);
     missing = record_stragglers(self);
     say_answers(expected, missing, tsc_end - tsc_sent);
@@ -211,6 +212,11 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
     cp_notes_save_regs(cpu, ctx);
     cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
     cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);
+    /* The host's devices, now that no other CPU runs its code: before
+     * enable_nmis, so an NMI a device raised until now is absorbed here by
+     * trap_nop, not taken by the kdump kernel. */
+    if (cp_state.quiesce)
+        cp_state.quiesce(cp_state.quiesce_arg);
     /* CET off before anything IRETs to a frame no delivery pushed:
      * vmxoff_ud_fixup below, enable_nmis after it. */
     supervisor_cet_off();

@@ -104,6 +104,13 @@ static void run_stop_hook(struct cp_cpu *cpu)
 {
     if (!cp_state.stop_cpu || cpu->hook_entered)
         return;
+    /* Too late: the crasher has stopped waiting and may be quiescing the
+     * devices, or the kdump kernel already using them; a late victim must
+     * not reset one under it. */
+    if (__atomic_load_n(&cp_state.wait_over, __ATOMIC_ACQUIRE)) {
+        cp_notes_add_flags(cpu, CRASHPATH_CPUF_HOOK_SKIPPED);
+        return;
+    }
     cpu->hook_entered = 1;
     cp_notes_add_flags(cpu, CRASHPATH_CPUF_HOOK_CALLED);
     cp_state.stop_cpu(cpu->index, cp_state.stop_cpu_arg);

@@ -133,8 +133,19 @@ typedef void (*crashpath_console_fn)(const char *msg, size_t len);
 /* Called once on each victim, in NMI context on the interrupted stack, after
  * its registers are saved and before virtualization is shut down: the place
  * to stop host devices or state owned by that CPU. It must not take locks,
- * allocate, or enable interrupts. */
+ * allocate, or enable interrupts. A victim that answers only after the
+ * crasher stopped waiting skips it (CRASHPATH_CPUF_HOOK_SKIPPED): by then
+ * the crasher may be quiescing devices or the kdump kernel using them. */
 typedef void (*crashpath_stop_fn)(uint32_t cpu_index, void *arg);
+
+/* Called once on the crashing CPU, after the wait (every other CPU parked or
+ * given up on) and before the hand-off, interrupts off, NMIs still blocked
+ * if the crash came from NMI context: the place to stop what would break the
+ * kdump kernel and is no single CPU's, as Xen and Linux do at this point:
+ * IOMMU DMA and interrupt remapping, IO-APIC entries, HPET, performance
+ * counters programmed to raise NMIs (Xen 2a16fcd5ba: a kdump kernel livelocked
+ * on a watchdog counter still firing). No locks, no allocation. */
+typedef void (*crashpath_quiesce_fn)(void *arg);
 
 struct crashpath_config {
     uint32_t nr_cpus;                    /* entries in cpus[], 1..CRASHPATH_MAX_CPUS */
@@ -154,6 +165,8 @@ struct crashpath_config {
     crashpath_console_fn console;        /* optional */
     crashpath_stop_fn stop_cpu;          /* optional */
     void *stop_cpu_arg;
+    crashpath_quiesce_fn quiesce;        /* optional */
+    void *quiesce_arg;
 };
 
 /* Errors: crashpath_init returns one specific code per problem. */
@@ -390,6 +403,8 @@ enum crashpath_outcome {
                                                CPU's victim path (a fault in the stop hook, or in
                                                a step: see faulted_steps); the saved registers
                                                stay the interrupted ones */
+#define CRASHPATH_CPUF_HOOK_SKIPPED 0x400u  /* answered after the wait ended: the stop hook was
+                                               not run (the crasher may be quiescing devices) */
 
 struct crashpath_cpu_note {
     uint32_t format;       /* CRASHPATH_NOTE_FORMAT */

@@ -61,6 +61,9 @@ struct cp_state {
     crashpath_console_fn console;
     crashpath_stop_fn stop_cpu;
     void *stop_cpu_arg;
+    crashpath_quiesce_fn quiesce;
+    void *quiesce_arg;
+    volatile uint32_t wait_over;     /* the crasher stopped waiting: victims skip their stop hook */
     struct cp_cpu cpus[CRASHPATH_MAX_CPUS];
 };
 

@@ -127,6 +127,10 @@ void lapic_write(uint32_t reg, uint32_t v);
 void lapic_send_ipi(uint32_t apic_id, uint32_t low);
 uint32_t lapic_id(void);
 
+/* ---- watchdog.c: an HPET NMI watchdog, stopped by crashpath's quiesce hook ---- */
+void watchdog_arm(uint32_t period_ms, uint32_t dest);
+void watchdog_stop(void *arg);
+
 /* ---- main.c ---- */
 void hv_ap_main(struct hv_cpu *c);
 void hv_exception(struct crashpath_regs *frame, uint64_t vector);

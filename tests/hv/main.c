@@ -145,6 +145,8 @@ static void configure_crashpath(void)
     cfg.info_note_phys = hv_virt_to_phys(info_note);
     cfg.console = crash_console;
     slow_console_ms = cmdline_get("slow_console_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
+    /* What a host stops on the crasher once the other CPUs are down. */
+    cfg.quiesce = watchdog_stop;
     if (cmdline_get("gp_in_hook_cpu", buf, sizeof(buf))) {
         gp_hook_cpu = (uint32_t)parse_u64(buf, 0);
         cfg.stop_cpu = faulting_stop_hook;
@@ -152,6 +154,10 @@ static void configure_crashpath(void)
     err = crashpath_init(&cfg);
     if (err)
         hv_fail("crashpath_init: %s (%d)", crashpath_strerror(err), err);
+    /* nmi_watchdog_ms=N: NMIs every N ms at the CPU that will crash, and so
+     * at the kdump kernel unless the quiesce hook stops them */
+    if (cmdline_get("nmi_watchdog_ms", buf, sizeof(buf)))
+        watchdog_arm((uint32_t)parse_u64(buf, 0), hv_cpus[run.crasher].apic_id);
 }
 
 /* Scenario ist_canary_cpu=N: CPU N runs on its own NMI (or #MC) IST stack,

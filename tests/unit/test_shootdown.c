@@ -1023,6 +1023,78 @@ TEST(shootdown_crasher_with_vmxe_but_outside_vmx_operation_survives_the_probe)
     CHECK(note_of(1).flags & CRASHPATH_CPUF_VMX_UNKNOWN);
 }
 
+static int quiesce_calls, quiesce_cpu = -1, quiesce_answered, quiesce_enable_nmis = -1;
+static void *quiesce_arg_seen;
+
+static void quiesce_hook(void *arg)
+{
+    quiesce_calls++;
+    quiesce_cpu = sim_self->id;
+    quiesce_arg_seen = arg;
+    quiesce_answered = (int)cp_state.nr_answered;
+    quiesce_enable_nmis = sim_count_ops(sim_self, OP_ENABLE_NMIS, 0xffffffffu);
+}
+
+/* The host's device quiesce: once, on the crasher, after the wait (every
+ * victim answered) and before enable_nmis, so an NMI a device raised until
+ * then is absorbed by trap_nop and not taken by the kdump kernel. */
+TEST(shootdown_quiesce_hook_runs_once_on_the_crasher_after_the_wait_before_enable_nmis)
+{
+    struct crashpath_info_note info;
+
+    setup(4, CRASHPATH_APIC_XAPIC);
+    cfg.quiesce = quiesce_hook;
+    cfg.quiesce_arg = &quiesce_calls;
+    run_crash(4, 2, NULL);
+    check_no_faults(4);
+    CHECK_EQ(quiesce_calls, 1);
+    CHECK_EQ(quiesce_cpu, 2);
+    CHECK(quiesce_arg_seen == &quiesce_calls);
+    CHECK_EQ(quiesce_answered, 3);
+    CHECK_EQ(quiesce_enable_nmis, 0);
+    CHECK_EQ(sim_count_ops(&sim_cpus[2], OP_ENABLE_NMIS, 0xffffffffu), 1);
+    sim_read_info(&info);
+    CHECK(info.tsc_wait_end != 0);
+}
+
+static int late_hook_calls;
+
+static void count_hook(uint32_t index, void *arg)
+{
+    (void)index;
+    (void)arg;
+    late_hook_calls++;
+}
+
+static int cpu1_parked(void)
+{
+    return sim_cpus[1].halted && (note_of(1).flags & CRASHPATH_CPUF_LAPIC_QUIET);
+}
+
+/* A victim that answers only after the crasher stopped waiting must not run
+ * the host's stop hook: the crasher may be quiescing devices by then, or the
+ * kdump kernel using them. */
+TEST(shootdown_victim_answering_after_the_wait_skips_its_stop_hook)
+{
+    struct crashpath_cpu_note n;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    cfg.timeout_ms = 200;
+    cfg.stop_cpu = count_hook;
+    sim_cpus[1].stuck_in_nmi = 1;
+    run_crash(3, 0, NULL);
+    CHECK_EQ(late_hook_calls, 1);            /* CPU 2, in time */
+    sim_cpus[1].stuck_in_nmi = 0;
+    sim_nmi(&sim_cpus[1]);
+    CHECK(sim_wait(cpu1_parked, 5000));
+    n = note_of(1);
+    CHECK_EQ(late_hook_calls, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_HOOK_SKIPPED);
+    CHECK(!(n.flags & CRASHPATH_CPUF_HOOK_CALLED));
+    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED_LATE);
+    CHECK(note_of(2).flags & CRASHPATH_CPUF_HOOK_DONE);
+}
+
 static int reentry_rc = 1;
 
 static void console_that_crashes_again(const char *msg, size_t len)

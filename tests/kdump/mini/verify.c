@@ -190,7 +190,7 @@ void verify_main(const uint8_t *boot_params)
     if (entry_dr7 & 0xff)
         finish(0, "a debug breakpoint (DR7) was left armed into the kdump kernel");
     if (nmi_ok < 0)
-        finish(0, "an external NMI reached the kdump kernel: its LINT1 was left unmasked");
+        finish(0, "an external NMI reached the kdump kernel (LINT1 left unmasked, or a device still raising NMIs)");
     say(nmi_ok ? "NMI to self arrived: NMIs were unblocked on entry" : "FAIL NMI to self did not arrive");
     check_parse_cmdline(cmdline_of(boot_params), &expect);
     if (!expect.elfcorehdr)
