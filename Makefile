@@ -236,7 +236,11 @@ $(LINUX_INITRD): $(LINUX_KERNEL) $(LINUX_OUT)/vmcore-check $(LINUX_DIR)/init $(L
 		init=$(LINUX_DIR)/init:755 bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 \
 		bin/vmcore-check=$(LINUX_OUT)/vmcore-check:755 $$mods
 
-linux-kdump: $(LINUX_KERNEL) $(LINUX_INITRD)
+# The same kernel asking for 16 MiB alignment (CONFIG_PHYSICAL_ALIGN of distribution kernels).
+$(LINUX_OUT)/vmlinuz-align16m: $(LINUX_KERNEL) $(LINUX_DIR)/realign.py
+	$(Q)python3 $(LINUX_DIR)/realign.py $< $@ 0x1000000
+
+linux-kdump: $(LINUX_KERNEL) $(LINUX_INITRD) $(LINUX_OUT)/vmlinuz-align16m
 
 # Linux's own kdump, for make bench: a first kernel whose initramfs loads the same kernel and
 # kdump initramfs into its crash slot (kexec_file_load) and crashes through sysrq.
@@ -342,8 +346,9 @@ lint:
 		2>&1 | { grep -E 'warning:|error:' && exit 1 || exit 0; }
 	@echo "lint: no findings"
 
-# Each protection broken on purpose, one at a time: its unit test must fail.
-mutants:
+# Each protection broken on purpose, one at a time: its unit test must fail
+# (or its scenario row, for which the Linux kdump kernel must be there).
+mutants: linux-kdump
 	@python3 tests/mutants.py
 
 check: deps

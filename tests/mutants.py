@@ -236,6 +236,10 @@ MUTANTS = [
     ("the host's quiesce hook never runs (seen under QEMU: the HPET watchdog's NMIs reach the kdump kernel)",
      "crash/shootdown.c", "    if (cp_state.quiesce)\n        cp_state.quiesce(cp_state.quiesce_arg);\n", "",
      "scenario:nmi-watchdog-4-xapic"),
+    ("kernel placed 2 MiB aligned while boot_params asks for its 16 MiB (seen under QEMU with Linux)",
+     "crash/kdump.c", "    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, align);",
+     "    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, KERNEL_ALIGN_64_MIN);",
+     "scenario:linux-align16m-4-x2apic"),
     # Build checks over the archive (tests/check-ibt.py).
     ("entry stubs without ENDBR64 (every IDT-delivered NMI is a #CP under IBT)",
      "entry/crash_entry.asm", "%1:\n    endbr64\n%endmacro", "%1:\n%endmacro", "check:ibt"),
@@ -314,6 +318,11 @@ def main():
                 continue
             if test.startswith("scenario:"):
                 test = test[len("scenario:"):]
+                # a Linux row borrows the kernel and initramfs already built (make linux-kdump)
+                linux = os.path.join(ROOT, "build", "kdump", "linux")
+                if os.path.isdir(linux):
+                    os.makedirs(os.path.join(work, "build", "kdump"), exist_ok=True)
+                    os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
                 build = run(["make", "--no-print-directory", "hv", "mini"], work, 300)
                 check_cmd = ["tests/run-scenarios", test]
             else:
