@@ -35,6 +35,8 @@ static int check_scalars(const struct crashpath_config *c)
         return CRASHPATH_ERR_TIMEOUT;
     if (c->send_mode != CRASHPATH_SEND_PER_CPU && c->send_mode != CRASHPATH_SEND_ALL_BUT_SELF)
         return CRASHPATH_ERR_SEND_MODE;
+    if (c->victim_nmi_ist > 7)
+        return CRASHPATH_ERR_NMI_STACK;
     mode = cp_apic_mode();
     if (mode != CRASHPATH_APIC_XAPIC && mode != CRASHPATH_APIC_X2APIC)
         return CRASHPATH_ERR_APIC_MODE;
@@ -61,7 +63,7 @@ static uint32_t broadcast_id(enum crashpath_apic_mode mode)
     return mode == CRASHPATH_APIC_XAPIC ? 0xffu : 0xffffffffu;
 }
 
-static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode mode)
+static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode mode, uint32_t nmi_ist)
 {
     if (cpu->index >= CRASHPATH_MAX_CPUS)
         return CRASHPATH_ERR_CPU_INDEX;
@@ -74,6 +76,8 @@ static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode m
             return CRASHPATH_ERR_IDT_ALIGN;
         if (cpu->idt_limit < IDT_MIN_LIMIT)
             return CRASHPATH_ERR_IDT_LIMIT;
+        if (nmi_ist && (!cpu->tss_base || !cpu->nmi_stack_top || (cpu->nmi_stack_top & 15u)))
+            return CRASHPATH_ERR_NMI_STACK;
     }
     if (!cpu->notes)
         return CRASHPATH_ERR_NO_NOTES;
@@ -131,13 +135,24 @@ static int validate(const struct crashpath_config *c)
     err = check_scalars(c);
     mode = cp_apic_mode();
     for (uint32_t i = 0; !err && i < c->nr_cpus; i++) {
-        err = check_cpu(&c->cpus[i], mode);
+        err = check_cpu(&c->cpus[i], mode, c->victim_nmi_ist);
         if (!err)
             err = check_info_note(c, &c->cpus[i]);
         for (uint32_t j = 0; !err && j < i; j++)
             err = check_pair(&c->cpus[j], &c->cpus[i]);
     }
     return err;
+}
+
+/* The 64-bit TSS holds IST1..7 at offset 0x24, 8 bytes each, only 4-byte
+ * aligned (SDM vol. 3, 8.7, figure 8-11). Written here, at load time, so the
+ * crash path only sets the slot number in the victims' NMI gates. */
+static void set_tss_ist(uint64_t tss_base, uint32_t slot, uint64_t stack_top)
+{
+    volatile uint8_t *field = (volatile uint8_t *)(uintptr_t)(tss_base + 0x24u + 8u * (slot - 1u));
+
+    for (uint32_t i = 0; i < 8; i++)
+        field[i] = (uint8_t)(stack_top >> (8 * i));
 }
 
 static void install(const struct crashpath_config *c)
@@ -151,6 +166,7 @@ static void install(const struct crashpath_config *c)
      * 600000 ms times a 64-bit kHz value that would need an exahertz TSC. */
     cp_state.timeout_ticks = (uint64_t)cp_state.timeout_ms * c->tsc_khz;
     cp_state.phys_map_offset = c->phys_map_offset;
+    cp_state.victim_nmi_ist = c->victim_nmi_ist;
     cp_state.info_note = c->info_note;
     cp_state.info_note_phys = c->info_note_phys;
     /* A kdump image prepared for the old table carries the old notes in its
@@ -176,6 +192,8 @@ static void install(const struct crashpath_config *c)
         dst->notes = src->notes;
         dst->notes_phys = src->notes_phys;
         dst->vmx = src->vmx;
+        if (dst->present && c->victim_nmi_ist)
+            set_tss_ist(src->tss_base, c->victim_nmi_ist, src->nmi_stack_top);
         cp_notes_prepare_cpu(dst);
         cp_state.nr_present += dst->present;
     }
@@ -247,6 +265,7 @@ const char *crashpath_strerror(int error)
     case CRASHPATH_ERR_BZ_NOT_ABOVE_4G: return "kdump image: must lie above 4 GiB but XLF_CAN_BE_LOADED_ABOVE_4G is clear";
     case CRASHPATH_ERR_BZ_NO_5LEVEL: return "kdump image: the host runs 5-level paging and the kernel lacks XLF_5LEVEL";
     case CRASHPATH_ERR_NOTES_IN_KDUMP_RAM: return "a note buffer lies in RAM given to the kdump kernel";
+    case CRASHPATH_ERR_NMI_STACK: return "victim_nmi_ist above 7, or a present CPU without its TSS or NMI stack";
     default: return "unknown crashpath error";
     }
 }

@@ -47,7 +47,7 @@ static uint64_t gate_addr(uint64_t idt_base, unsigned int vector)
  * "clear the IST only": every other bit is kept. Otherwise point it at
  * handler: an interrupt gate (IF clear in the handler), present, IST 0,
  * selector sel; the DPL and the reserved high bits are kept. */
-static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel,
+static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel, unsigned int ist,
                       uint64_t *new_lo, uint64_t *new_hi)
 {
     if (!handler) {
@@ -55,7 +55,7 @@ static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel,
         *new_hi = hi;
         return;
     }
-    cp_gate_encode(handler, sel, 0, CP_GATE_TYPE_INTR, (unsigned int)((lo & GATE_DPL_MASK) >> 45),
+    cp_gate_encode(handler, sel, ist, CP_GATE_TYPE_INTR, (unsigned int)((lo & GATE_DPL_MASK) >> 45),
                    new_lo, new_hi);
     *new_hi |= hi & ~GATE_HI_OFF_MASK;
 }
@@ -63,13 +63,13 @@ static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel,
 /* Rewrite a gate as one atomic step. If the high half (offset 63:32) does not
  * change, a single aligned 8-byte store of the low half suffices; otherwise
  * CMPXCHG16B, retried if the gate changed between our read and the swap. */
-static void gate_rewrite(uint64_t gate, uint64_t handler, uint16_t sel)
+static void gate_rewrite(uint64_t gate, uint64_t handler, uint16_t sel, unsigned int ist)
 {
     for (;;) {
         uint64_t lo, hi, new_lo, new_hi;
 
         cp_hw_idt_read(gate, &lo, &hi);
-        gate_edit(lo, hi, handler, sel, &new_lo, &new_hi);
+        gate_edit(lo, hi, handler, sel, ist, &new_lo, &new_hi);
         if (new_hi == hi) {
             cp_hw_idt_write_lo(gate, new_lo);
             return;
@@ -103,12 +103,12 @@ void cp_gate_restore(uint64_t idt_base, unsigned int vector, uint64_t lo, uint64
 
 void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector)
 {
-    gate_rewrite(gate_addr(idt_base, vector), 0, 0);
+    gate_rewrite(gate_addr(idt_base, vector), 0, 0, 0);
 }
 
-void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel)
+void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel, unsigned int ist)
 {
-    gate_rewrite(gate_addr(idt_base, vector), handler, sel);
+    gate_rewrite(gate_addr(idt_base, vector), handler, sel, ist);
 }
 
 /* One victim's gates at the shootdown: #MC pointed at mce_crash and NMI at
@@ -117,6 +117,6 @@ void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uin
  * it for itself too, and both writers produce the same gates. */
 void cp_gates_to_victim(const struct cp_cpu *cpu)
 {
-    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs);
-    cp_gate_point(cpu->idt_base, CP_VEC_NMI, (uint64_t)(uintptr_t)nmi_crash, cp_state.hv_cs);
+    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);
+    cp_gate_point(cpu->idt_base, CP_VEC_NMI, (uint64_t)(uintptr_t)nmi_crash, cp_state.hv_cs, cp_state.victim_nmi_ist);
 }

@@ -21,6 +21,10 @@ __attribute__((noreturn)) static void crasher_cannot_resume(void)
  *    check shuts the CPU down (SDM vol. 3, 15.10.1), and platforms turn the
  *    shutdown into a reset of the whole machine, parked victims and dump
  *    included; QEMU resets at once ("Previous MCE still in progress").
+ *  - A victim still at its work (registers not yet saved, or the shutdown
+ *    under way) goes on with it from here instead: an IRET now would
+ *    unblock NMIs, and a nested NMI on the victims' IST stack would land on
+ *    the frame whose registers it has yet to save. It never IRETs then.
  *  - RIPV set: the interrupted context can be resumed, so mce_crash IRETs
  *    (what Linux's mce_check_crashing_cpu does on CPUs already stopped).
  *  - RIPV clear: it cannot. A victim is saved and parked from here (the
@@ -35,6 +39,9 @@ void cp_mce_entry(const struct crashpath_regs *regs)
     cp_hw_wrmsr(MSR_IA32_MCG_STATUS, 0);
     if (pos != CP_NO_CPU)
         cp_notes_count_machine_check(&cp_state.cpus[pos]);
+    if (pos != CP_NO_CPU && cp_state.cpus[pos].in_victim && !cp_state.cpus[pos].work_done &&
+        pos != __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE))
+        cp_victim(pos, regs, 0);
     if (status & MCG_STATUS_RIPV)
         return;
     if (pos == CP_NO_CPU)

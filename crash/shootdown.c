@@ -56,8 +56,8 @@ static void rewrite_gates(uint32_t self)
 {
     uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
 
-    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs);
-    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs);
+    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);
+    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs, 0);
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++) {
         const struct cp_cpu *cpu = &cp_state.cpus[i];
 
@@ -172,7 +172,7 @@ static void leave_unrecorded_vmx(struct cp_cpu *cpu)
     if (cpu->vmx_left || !(cp_hw_read_cr4() & CR4_VMXE))
         return;
     cp_gate_read(cpu->idt_base, CP_VEC_UD, &ud_lo, &ud_hi);
-    cp_gate_point(cpu->idt_base, CP_VEC_UD, (uint64_t)(uintptr_t)vmxoff_ud_fixup, cp_state.hv_cs);
+    cp_gate_point(cpu->idt_base, CP_VEC_UD, (uint64_t)(uintptr_t)vmxoff_ud_fixup, cp_state.hv_cs, 0);
     if (cp_hw_vmxoff_probe() == 0) {
         cpu->vmx_left = 1;
         cp_notes_add_flags(cpu, CRASHPATH_CPUF_VMX_LEFT);

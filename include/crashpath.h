@@ -37,7 +37,9 @@
  *   - IDT-based only: under FRED there are no gates to rewrite, and
  *     crashpath_init refuses a FRED host (CRASHPATH_ERR_FRED);
  *   - a victim spends at most about 420 bytes of the interrupted stack
- *     (hardware frame included), plus whatever the stop hook uses.
+ *     (hardware frame included), plus whatever the stop hook uses; with
+ *     victim_nmi_ist set it uses the stack the host gave crashpath instead,
+ *     and a victim whose own stack is wrecked still saves its context.
  */
 
 #define CRASHPATH_VERSION_MAJOR 0
@@ -122,7 +124,15 @@ struct crashpath_cpu {
                               outside any RAM the kdump kernel will own */
     uint64_t notes_phys;   /* physical address of the same bytes (for the ELF core header) */
     struct crashpath_vmx_state *vmx;   /* optional: NULL if the host never uses VMX here */
+    /* With crashpath_config.victim_nmi_ist (present CPUs): */
+    uint64_t tss_base;      /* a writable virtual address of this CPU's 64-bit TSS */
+    uint64_t nmi_stack_top; /* top of a stack only crashpath uses, 16-byte aligned, at least
+                               CRASHPATH_NMI_STACK_MIN bytes plus what the stop hook needs */
 };
+
+/* Least stack a victim's NMI takes on the stack of victim_nmi_ist: the
+ * hardware frame, the victim path, one faulted re-entry. */
+#define CRASHPATH_NMI_STACK_MIN 2048u
 
 #define CRASHPATH_CPU_PRESENT 0x1u
 
@@ -159,7 +169,13 @@ struct crashpath_config {
     uint64_t phys_map_offset;            /* virtual = physical + offset for the xAPIC MMIO page,
                                             which the host maps uncached (0 if identity-mapped) */
     uint32_t send_mode;                  /* enum crashpath_send_mode */
-    uint32_t reserved1;
+    uint32_t victim_nmi_ist;             /* 0: a victim takes the shootdown NMI on the stack it
+                                            was using (IST 0). 1..7: an IST slot of every CPU's
+                                            TSS that the host leaves to crashpath: crashpath_init
+                                            points it at the CPU's nmi_stack_top and victims take
+                                            the NMI there, so one whose stack is wrecked (overflowed
+                                            into its guard page, a non-canonical or guest RSP at
+                                            CPL 0) still saves its interrupted context */
     void *info_note;                     /* CRASHPATH_INFO_NOTE_SIZE bytes, CRASHPATH_NOTES_ALIGN aligned */
     uint64_t info_note_phys;
     crashpath_console_fn console;        /* optional */
@@ -229,6 +245,9 @@ enum crashpath_error {
                                             lacks XLF_5LEVEL */
     CRASHPATH_ERR_NOTES_IN_KDUMP_RAM = -43, /* a note buffer lies in RAM the kdump kernel is given
                                             (it would refuse to map it: no /proc/vmcore) */
+    /* crashpath_init */
+    CRASHPATH_ERR_NMI_STACK = -44,       /* victim_nmi_ist above 7, or a present CPU without a
+                                            TSS or a 16-byte aligned nmi_stack_top */
 };
 
 /* Validate and copy the configuration, write every note header (so a CPU

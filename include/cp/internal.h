@@ -52,6 +52,7 @@ struct cp_state {
     uint32_t nr_present;             /* CPUs the host started: the crasher waits for all but itself */
     uint16_t hv_cs;
     uint32_t send_mode;
+    uint32_t victim_nmi_ist;         /* IST slot of the victims' NMI gates (0: none) */
     uint32_t timeout_ms;
     uint64_t tsc_khz;
     uint64_t timeout_ticks;          /* timeout_ms * tsc_khz, computed at load time */
@@ -93,9 +94,10 @@ void cp_gate_encode(uint64_t handler, uint16_t sel, unsigned int ist, unsigned i
                     unsigned int dpl, uint64_t *lo, uint64_t *hi);
 /* Clear the IST field, keeping every other bit, in one atomic store. */
 void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
-/* Point a gate at handler: IST 0, interrupt gate, present, selector hv_cs,
- * DPL and reserved bits kept. Never leaves a half-written gate. */
-void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel);
+/* Point a gate at handler: the IST slot given (0: none), interrupt gate,
+ * present, selector hv_cs, DPL and reserved bits kept. Never leaves a
+ * half-written gate. */
+void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel, unsigned int ist);
 /* A victim's #MC gate pointed at mce_crash and its NMI gate at nmi_crash. */
 void cp_gates_to_victim(const struct cp_cpu *cpu);
 /* Read a gate as it is, and put back exactly what was read (atomically). */

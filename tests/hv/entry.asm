@@ -167,6 +167,28 @@ FUNC hv_spin_sentinels_on
     jmp hv_spin_sentinels
 hv_spin_sentinels_on.end:
 
+; void hv_spin_wrecked(uint64_t cpu, volatile uint32_t *ready, uint64_t rsp): as
+; hv_spin_sentinels, but on RSP = rsp, where nothing can be pushed: an unmapped guard page (a
+; stack that overflowed), or a non-canonical address (CPL 0 on a guest's RSP, the SYSCALL
+; window). Nothing is painted; the stack is never touched. Scenario wreck_cpu.
+FUNC hv_spin_wrecked
+    cli
+    mov rax, 0x5e00000000000000
+    shl rdi, 16
+    or rax, rdi
+    lea r8, [rax + 8]
+    lea r9, [rax + 9]
+    lea r10, [rax + 10]
+    lea r11, [rax + 11]
+    lea r12, [rax + 12]
+    lea r13, [rax + 13]
+    lea r14, [rax + 14]
+    lea r15, [rax + 15]
+    mov rsp, rdx
+    mov dword [rsi], 1
+    jmp hv_spin_loop
+hv_spin_wrecked.end:
+
 ; void hv_halt_forever(volatile uint32_t *ready): interrupts off, HLT in a
 ; loop (an NMI still wakes it); *ready is set just before.
 FUNC hv_halt_forever

@@ -105,6 +105,7 @@ struct hv_cpu {
     uint8_t ist_nmi[IST_SIZE] __attribute__((aligned(16)));
     uint8_t ist_mc[IST_SIZE] __attribute__((aligned(16)));
     uint8_t ist_df[IST_SIZE] __attribute__((aligned(16)));
+    uint8_t crashpath_nmi[IST_SIZE] __attribute__((aligned(16)));   /* crashpath's, with victim_nmi_ist */
 };
 extern struct hv_cpu hv_cpus[HV_MAX_CPUS];
 extern uint32_t hv_nr_cpus;
@@ -148,6 +149,7 @@ extern const char hv_spin_loop[], hv_spin_loop_end[];
 /* hv.ld: the range crashpath's own code was linked into. */
 extern const char __crashpath_text[], __crashpath_text_end[];
 __attribute__((noreturn)) void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp);
+__attribute__((noreturn)) void hv_spin_wrecked(uint64_t cpu, volatile uint32_t *ready, uint64_t rsp);
 uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready);
 void hv_guest_loop(void);
 __attribute__((noreturn)) void hv_clgi_loop(volatile uint32_t *ready, uint64_t ticks);

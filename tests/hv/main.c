@@ -35,6 +35,8 @@ static struct {
     char ist_kind;              /* 'n' (NMI IST) or 'm' (#MC IST) */
     int svm;                    /* every other victim runs an SVM guest, NMIs intercepted */
     uint32_t clgi_cpu;          /* a victim that holds GIF=0 for stretches (SVM) */
+    uint32_t wreck_cpu;         /* a victim spinning on a stack nothing can be pushed on */
+    uint64_t wreck_rsp;
     volatile uint32_t at_line;  /* crashers ready at the shared start line */
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
@@ -72,6 +74,13 @@ static void parse_scenario(void)
     if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
         hv_fail("stuck_cpu %u: not a victim", run.stuck);
     run.stuck_ms = cmdline_get("stuck_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
+    /* wreck_cpu=N wreck=guard|noncanonical: CPU N spins with RSP at the top
+     * of the unmapped page 0 (a stack overflowed into its guard page) or at
+     * a non-canonical address (CPL 0 on a guest's RSP) */
+    run.wreck_cpu = cmdline_get("wreck_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.wreck_rsp = cmdline_get("wreck", buf, sizeof(buf)) && buf[0] == 'n' ? 0x8000000000001000ull : 0x1000ull;
+    if (run.wreck_cpu != NO_CPU && (run.wreck_cpu == run.crasher || run.wreck_cpu >= hv_nr_cpus))
+        hv_fail("wreck_cpu %u: not a victim", run.wreck_cpu);
     run.ist_cpu = cmdline_get("ist_canary_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     run.ist_kind = cmdline_get("ist_canary", buf, sizeof(buf)) && buf[0] == 'm' ? 'm' : 'n';
     if (run.ist_cpu != NO_CPU && (run.ist_cpu >= hv_nr_cpus || run.ist_cpu == run.crasher))
@@ -132,7 +141,12 @@ static void configure_crashpath(void)
         cp_cpus[i].idt_limit = sizeof(hv_cpus[i].idt) - 1;
         cp_cpus[i].notes = cpu_notes[i];
         cp_cpus[i].notes_phys = hv_virt_to_phys(cpu_notes[i]);
+        cp_cpus[i].tss_base = (uint64_t)(uintptr_t)hv_cpus[i].tss;
+        cp_cpus[i].nmi_stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].crashpath_nmi + IST_SIZE);
     }
+    /* victim_nmi_ist=5: the TSS slot this host leaves to crashpath (it uses
+     * IST1..3 itself), so victims take the shootdown NMI on their own stack */
+    cfg.victim_nmi_ist = cmdline_get("victim_nmi_ist", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : 0;
     cfg.nr_cpus = hv_nr_cpus;
     cfg.cpus = cp_cpus;
     cfg.hv_cs = HV_CS;
@@ -198,6 +212,8 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
                      (uint64_t)(uintptr_t)__crashpath_text_end);
     if (run.scenario != SC_HALT)
         n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
+    if (run.wreck_cpu != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.wrecked=%u:0x%lx", run.wreck_cpu, run.wreck_rsp);
     if (run.ist_cpu != NO_CPU)
         n += hv_snprintf(out + n, size - n, " cp.canary=%u:0x%lx", run.ist_cpu,
                          (uint64_t)(uintptr_t)ist_canaries(&hv_cpus[run.ist_cpu]));
@@ -356,6 +372,8 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
     }
     if (c->index == run.ist_cpu)
         spin_on_ist(c);
+    if (c->index == run.wreck_cpu)
+        hv_spin_wrecked(c->index, &c->role_ready, run.wreck_rsp);
     if (c->index == run.clgi_cpu) {
         svm_enable(c);
         hv_clgi_loop(&c->role_ready, platform.tsc_khz * 50);     /* GIF=0 for 50 ms at a time */

@@ -253,6 +253,12 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             parse_flags(value_of(w), e->reentered);
         } else if (key_is(w, "cp.svm_entry")) {
             e->svm_entry_any = 1;
+        } else if (key_is(w, "cp.wrecked")) {
+            v = value_of(w);
+            e->wrecked_cpu = (uint32_t)parse_num(&v) + 1;
+            if (*v == ':')
+                v++;
+            e->wrecked_rsp = parse_num(&v);
         } else if (key_is(w, "cp.mce")) {
             parse_flags(value_of(w), e->mce);
         } else if (key_is(w, "cp.canary")) {
@@ -437,6 +443,15 @@ static void check_cpu(struct ctx *c, uint32_t i)
         fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
                                        : "parked CPU entered the victim path again: cpu, reentries",
                  i, s->note.reentries);
+    /* A victim on a wrecked stack (guard page, non-canonical RSP) kept its
+     * interrupted RSP, and took the NMI itself, on a stack of crashpath's:
+     * not a #PF or #SS in delivery, then a #DF whose handler panicked into
+     * crashpath_crash (a late crasher), with a saved RIP the SDM leaves
+     * undefined (QEMU happens to keep it). */
+    if (c->e->wrecked_cpu == i + 1 && s->regs[19] != c->e->wrecked_rsp)
+        fail_msg(c, "wrecked-stack victim's saved RSP is not the one it ran on: cpu, rsp", i, s->regs[19]);
+    if (c->e->wrecked_cpu == i + 1 && (s->note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_FAULTED)))
+        fail_msg(c, "wrecked-stack victim took a double fault, not the NMI: cpu, flags", i, s->note.flags);
     /* Machine checks the row injected after the shootdown went through
      * mce_crash, which counts them; none came from anywhere else. */
     if (c->e->mce[i] ? !s->note.machine_checks : s->note.machine_checks != 0)
@@ -560,7 +575,7 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
         /* only a stack the role painted; a re-entered CPU stacked a second
          * entry below the first */
         if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
-            !stopped_in_its_role(c, i) || seen[i].note.reentries)
+            !stopped_in_its_role(c, i) || seen[i].note.reentries || c->e->wrecked_cpu == i + 1)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
         if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))

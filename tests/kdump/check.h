@@ -34,6 +34,8 @@ struct check_expect {
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
     uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
     uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through mce_crash */
+    uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU (+1) spun on a stack nothing could be */
+    uint64_t wrecked_rsp;         /* ... pushed on, at this RSP, which its note must hold */
 };
 
 /* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */

@@ -120,6 +120,44 @@ TEST(config_fred_host_is_refused)
     CHECK(strstr(crashpath_strerror(CRASHPATH_ERR_FRED), "FRED") != NULL);
 }
 
+static _Alignas(16) uint8_t tss[4][104];
+static _Alignas(16) uint8_t nmi_stacks[4][CRASHPATH_NMI_STACK_MIN];
+
+static void give_nmi_stacks(void)
+{
+    cfg.victim_nmi_ist = 5;
+    for (int i = 0; i < 4; i++) {
+        cpus[i].tss_base = (uint64_t)(uintptr_t)tss[i];
+        cpus[i].nmi_stack_top = (uint64_t)(uintptr_t)(nmi_stacks[i] + CRASHPATH_NMI_STACK_MIN);
+    }
+}
+
+/* victim_nmi_ist: crashpath_init points that TSS slot of every present CPU
+ * at its NMI stack (IST5 at 0x44), so crash time only writes gates. */
+TEST(config_victim_nmi_ist_points_the_tss_slot_at_each_cpus_nmi_stack)
+{
+    uint64_t ist5;
+
+    fresh(4);
+    give_nmi_stacks();
+    cpus[3].flags = 0;                 /* never started: its TSS is left alone */
+    cpus[3].idt_base = 0;
+    memset(tss, 0, sizeof(tss));
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    for (int i = 0; i < 3; i++) {
+        memcpy(&ist5, tss[i] + 0x44, 8);
+        CHECK_EQ(ist5, cpus[i].nmi_stack_top);
+        memcpy(&ist5, tss[i] + 0x3c, 8);
+        CHECK_EQ(ist5, 0);             /* IST4 untouched */
+    }
+    memcpy(&ist5, tss[3] + 0x44, 8);
+    CHECK_EQ(ist5, 0);
+    EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, (give_nmi_stacks(), cfg.victim_nmi_ist = 8));
+    EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, (give_nmi_stacks(), cpus[1].tss_base = 0));
+    EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, (give_nmi_stacks(), cpus[2].nmi_stack_top = 0));
+    EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, (give_nmi_stacks(), cpus[2].nmi_stack_top -= 8));
+}
+
 TEST(config_busy_once_a_crash_has_begun)
 {
     fresh(2);

@@ -1023,6 +1023,73 @@ TEST(shootdown_crasher_with_vmxe_but_outside_vmx_operation_survives_the_probe)
     CHECK(note_of(1).flags & CRASHPATH_CPUF_VMX_UNKNOWN);
 }
 
+static _Alignas(16) uint8_t victim_tss[SIM_MAX_CPUS][104];
+static _Alignas(16) uint8_t victim_nmi_stack[SIM_MAX_CPUS][CRASHPATH_NMI_STACK_MIN];
+
+/* victim_nmi_ist: victims take the shootdown NMI on the IST slot crashpath
+ * was given, so a victim whose own stack is wrecked still saves its
+ * interrupted context; the crasher's gate stays IST 0 (trap_nop returns and
+ * may nest). */
+TEST(shootdown_victims_take_the_nmi_on_the_ist_slot_they_were_given)
+{
+    setup(4, CRASHPATH_APIC_X2APIC);
+    cfg.victim_nmi_ist = 5;
+    for (int i = 0; i < 4; i++) {
+        cpus[i].tss_base = (uint64_t)(uintptr_t)victim_tss[i];
+        cpus[i].nmi_stack_top = (uint64_t)(uintptr_t)(victim_nmi_stack[i] + CRASHPATH_NMI_STACK_MIN);
+    }
+    run_crash(4, 1, NULL);
+    check_no_faults(4);
+    check_crasher(1);
+    CHECK_EQ(sim_gate_ist(&sim_cpus[1], 2), 0);
+    for (int i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), 5);
+        CHECK_EQ(sim_cpus[i].ist_at_delivery, 5);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)nmi_crash);
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 18), 0);
+        CHECK_EQ(note_of(i).outcome, CRASHPATH_OUTCOME_ANSWERED);
+        CHECK_EQ(note_of(i).saves, 1);
+    }
+}
+
+/* The stop hook of CPU 1 takes a machine check (RIPV set) with an NMI
+ * pending: the victim, not yet done, must not IRET from it (NMIs would
+ * open and a nested NMI would land on the frame it has yet to save, on
+ * the IST stack); it finishes its work from the #MC and parks. */
+static void hook_with_machine_check(uint32_t index, void *arg)
+{
+    (void)arg;
+    if (index == 1) {
+        sim_nmi(sim_self);
+        sim_mce(sim_self, 1);
+    }
+}
+
+static int cpu1_parked_after_mce(void)
+{
+    return sim_cpus[1].halted && note_of(1).machine_checks == 1;
+}
+
+TEST(shootdown_machine_check_on_a_victim_at_work_finishes_it_without_iret)
+{
+    struct crashpath_cpu_note n;
+
+    setup(3, CRASHPATH_APIC_X2APIC);
+    cfg.stop_cpu = hook_with_machine_check;
+    run_crash(3, 0, NULL);
+    CHECK(sim_wait(cpu1_parked_after_mce, 5000));
+    check_no_faults(3);
+    n = note_of(1);
+    CHECK_EQ(sim_cpus[1].nmis_taken, 1);       /* NMIs never opened */
+    CHECK_EQ(n.reentries, 0);
+    CHECK_EQ(n.saves, 1);
+    CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
+    CHECK_EQ(sim_cpus[1].mcg_status, 0);
+    check_victim(1);
+}
+
 static int quiesce_calls, quiesce_cpu = -1, quiesce_answered, quiesce_enable_nmis = -1;
 static void *quiesce_arg_seen;
 
