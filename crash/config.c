@@ -149,7 +149,7 @@ static int validate(const struct crashpath_config *c)
  * crash path only sets the slot number in the victims' NMI gates. */
 static void set_tss_ist(uint64_t tss_base, uint32_t slot, uint64_t stack_top)
 {
-    volatile uint8_t *field = (volatile uint8_t *)(uintptr_t)(tss_base + 0x24u + 8u * (slot - 1u));
+    volatile uint8_t *field = (volatile uint8_t *)(uintptr_t)(tss_base + 0x24u + 8ull * (slot - 1u));
 
     for (uint32_t i = 0; i < 8; i++)
         field[i] = (uint8_t)(stack_top >> (8 * i));
