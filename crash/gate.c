@@ -43,40 +43,28 @@ static uint64_t gate_addr(uint64_t idt_base, unsigned int vector)
     return idt_base + (uint64_t)vector * 16u;
 }
 
-/* The gate a rewrite produces from the current one. handler == 0 means
- * "clear the IST only": every other bit is kept. Otherwise point it at
- * handler: an interrupt gate (IF clear in the handler), present, IST 0,
- * selector sel; the DPL and the reserved high bits are kept. */
+/* The gate a rewrite produces from the current one: pointed at handler, an
+ * interrupt gate (IF clear in the handler), present, IST ist, selector sel;
+ * the DPL and the reserved high bits are kept. */
 static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel, unsigned int ist,
                       uint64_t *new_lo, uint64_t *new_hi)
 {
-    if (!handler) {
-        *new_lo = lo & ~GATE_IST_MASK;
-        *new_hi = hi;
-        return;
-    }
     cp_gate_encode(handler, sel, ist, CP_GATE_TYPE_INTR, (unsigned int)((lo & GATE_DPL_MASK) >> 45),
                    new_lo, new_hi);
     *new_hi |= hi & ~GATE_HI_OFF_MASK;
 }
 
-/* Rewrite a gate as one atomic step. If the high half (offset 63:32) does not
- * change, a single aligned 8-byte store of the low half suffices; otherwise
- * CMPXCHG16B, retried if the gate changed between our read and the swap. */
-static void gate_rewrite(uint64_t gate, uint64_t handler, uint16_t sel, unsigned int ist)
+/* Replace the gate read as lo/hi by new_lo/new_hi as one atomic step. If the
+ * high half (offset 63:32) does not change, a single aligned 8-byte store of
+ * the low half suffices; otherwise CMPXCHG16B, which fails (0) if the gate
+ * changed since it was read. */
+static int gate_replace(uint64_t gate, uint64_t lo, uint64_t hi, uint64_t new_lo, uint64_t new_hi)
 {
-    for (;;) {
-        uint64_t lo, hi, new_lo, new_hi;
-
-        cp_hw_idt_read(gate, &lo, &hi);
-        gate_edit(lo, hi, handler, sel, ist, &new_lo, &new_hi);
-        if (new_hi == hi) {
-            cp_hw_idt_write_lo(gate, new_lo);
-            return;
-        }
-        if (cp_hw_idt_cmpxchg16(gate, lo, hi, new_lo, new_hi))
-            return;
+    if (new_hi == hi) {
+        cp_hw_idt_write_lo(gate, new_lo);
+        return 1;
     }
+    return cp_hw_idt_cmpxchg16(gate, lo, hi, new_lo, new_hi);
 }
 
 void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t *hi)
@@ -86,29 +74,21 @@ void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t
 
 void cp_gate_restore(uint64_t idt_base, unsigned int vector, uint64_t lo, uint64_t hi)
 {
-    uint64_t gate = gate_addr(idt_base, vector);
+    uint64_t gate = gate_addr(idt_base, vector), cur_lo, cur_hi;
 
-    for (;;) {
-        uint64_t cur_lo, cur_hi;
-
+    do
         cp_hw_idt_read(gate, &cur_lo, &cur_hi);
-        if (cur_hi == hi) {
-            cp_hw_idt_write_lo(gate, lo);
-            return;
-        }
-        if (cp_hw_idt_cmpxchg16(gate, cur_lo, cur_hi, lo, hi))
-            return;
-    }
-}
-
-void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector)
-{
-    gate_rewrite(gate_addr(idt_base, vector), 0, 0, 0);
+    while (!gate_replace(gate, cur_lo, cur_hi, lo, hi));
 }
 
 void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel, unsigned int ist)
 {
-    gate_rewrite(gate_addr(idt_base, vector), handler, sel, ist);
+    uint64_t gate = gate_addr(idt_base, vector), lo, hi, new_lo, new_hi;
+
+    do {
+        cp_hw_idt_read(gate, &lo, &hi);
+        gate_edit(lo, hi, handler, sel, ist, &new_lo, &new_hi);
+    } while (!gate_replace(gate, lo, hi, new_lo, new_hi));
 }
 
 /* One victim's gates at the shootdown: #MC pointed at mce_crash and NMI at

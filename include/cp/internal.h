@@ -92,8 +92,6 @@ uint64_t cp_gate_handler(uint64_t lo, uint64_t hi);
 unsigned int cp_gate_ist(uint64_t lo);
 void cp_gate_encode(uint64_t handler, uint16_t sel, unsigned int ist, unsigned int type,
                     unsigned int dpl, uint64_t *lo, uint64_t *hi);
-/* Clear the IST field, keeping every other bit, in one atomic store. */
-void cp_gate_clear_ist(uint64_t idt_base, unsigned int vector);
 /* Point a gate at handler: the IST slot given (0: none), interrupt gate,
  * present, selector hv_cs, DPL and reserved bits kept. Never leaves a
  * half-written gate. */
