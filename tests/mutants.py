@@ -2,6 +2,7 @@
 """mutants.py — break each protection of the crash path on purpose, one at a time, in a copy of
 the tree, and require that the unit test named for it fails. A protection no test notices is a
 protection nobody would notice losing."""
+import concurrent.futures
 import os
 import shutil
 import subprocess
@@ -301,64 +302,69 @@ def failure_reason(out, test):
     return ""
 
 
+def try_mutant(mutant, work):
+    """Apply one mutant in a fresh copy of the tree at work; returns (caught, line to print)."""
+    rule, path, old, new, test = mutant
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns("build", ".git"))
+    src = os.path.join(work, path)
+    text = open(src).read()
+    if text.count(old) != 1:
+        return False, f"MISSED  {rule}: mutation site not found once in {path}"
+    open(src, "w").write(text.replace(old, new))
+    if test.startswith("check:"):
+        # a build check (tests/check-<name>.py) over the archive must refuse the mutant
+        build = run(["make", "--no-print-directory", "all"], work, 300)
+        if build.returncode != 0:
+            return False, f"MISSED  {rule} -> {test} mutant does not build (fix the mutation)"
+        out = run(["python3", f"tests/check-{test[len('check:'):]}.py", "build/libcrashpath.a"], work, 120)
+        ok = out.returncode != 0
+        verdict = ("fails: " + out.stdout.splitlines()[0][:150]) if ok else "still passes"
+        return ok, f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}"
+    if test.startswith("scenario:"):
+        test = test[len("scenario:"):]
+        # a Linux row borrows the kernel and initramfs already built (make linux-kdump)
+        linux = os.path.join(ROOT, "build", "kdump", "linux")
+        if os.path.isdir(linux):
+            os.makedirs(os.path.join(work, "build", "kdump"), exist_ok=True)
+            os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
+        build = run(["make", "--no-print-directory", "hv", "mini"], work, 300)
+        check_cmd = ["tests/run-scenarios", test]
+    else:
+        build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
+        check_cmd = ["env", "CRASHPATH_TEST_TIMEOUT=20", "build/unit/run-unit", test]
+    if build.returncode != 0:
+        return False, f"MISSED  {rule} -> {test} mutant does not build (fix the mutation)"
+    out = run(check_cmd, work, 600).stdout
+    ok = f"FAIL {test}" in out
+    verdict = "fails" + failure_reason(out, test) if ok else "still passes"
+    return ok, f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}"
+
+
 def main():
     only = sys.argv[1] if len(sys.argv) > 1 else None
+    chosen = [m for m in MUTANTS if not only or only in m[0] or only in m[4]]
     tmp = tempfile.mkdtemp(prefix="crashpath-mutants-")
-    caught = missed = 0
+    results = {}
     try:
-        for rule, path, old, new, test in MUTANTS:
-            if only and only not in rule and only not in test:
-                continue
-            work = os.path.join(tmp, "tree")
-            shutil.rmtree(work, ignore_errors=True)
-            shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns("build", ".git"))
-            src = os.path.join(work, path)
-            text = open(src).read()
-            if text.count(old) != 1:
-                print(f"MISSED  {rule}: mutation site not found once in {path}")
-                missed += 1
-                continue
-            open(src, "w").write(text.replace(old, new))
-            if test.startswith("check:"):
-                # a build check (tests/check-<name>.py) over the archive must refuse the mutant
-                build = run(["make", "--no-print-directory", "all"], work, 300)
-                if build.returncode == 0:
-                    out = run(["python3", f"tests/check-{test[len('check:'):]}.py", "build/libcrashpath.a"], work, 120)
-                    ok = out.returncode != 0
-                    verdict = ("fails: " + out.stdout.splitlines()[0][:150]) if ok else "still passes"
-                else:
-                    ok, verdict = False, "mutant does not build (fix the mutation)"
-                print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")
-                caught, missed = caught + ok, missed + (not ok)
-                continue
-            if test.startswith("scenario:"):
-                test = test[len("scenario:"):]
-                # a Linux row borrows the kernel and initramfs already built (make linux-kdump)
-                linux = os.path.join(ROOT, "build", "kdump", "linux")
-                if os.path.isdir(linux):
-                    os.makedirs(os.path.join(work, "build", "kdump"), exist_ok=True)
-                    os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
-                build = run(["make", "--no-print-directory", "hv", "mini"], work, 300)
-                check_cmd = ["tests/run-scenarios", test]
-            else:
-                build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
-                check_cmd = ["env", "CRASHPATH_TEST_TIMEOUT=20", "build/unit/run-unit", test]
-            if build.returncode != 0:
-                verdict = "mutant does not build (fix the mutation)"
-                ok = False
-            else:
-                out = run(check_cmd, work, 600).stdout
-                ok = f"FAIL {test}" in out
-                verdict = "fails" if ok else "still passes"
-                if ok:
-                    verdict += failure_reason(out, test)
-            print(f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}")
-            if ok:
-                caught += 1
-            else:
-                missed += 1
+        # Unit-test and build-check mutants are builds plus a short test: two at a time,
+        # one per core. Scenario mutants run QEMU under timing: one at a time, alone.
+        quick = [i for i, m in enumerate(chosen) if not m[4].startswith("scenario:")]
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            futures = {pool.submit(try_mutant, chosen[i], os.path.join(tmp, f"tree{i}")): i for i in quick}
+            for f in concurrent.futures.as_completed(futures):
+                results[futures[f]] = f.result()
+                shutil.rmtree(os.path.join(tmp, f"tree{futures[f]}"), ignore_errors=True)
+        for i in quick:
+            print(results[i][1], flush=True)
+        for i, m in enumerate(chosen):
+            if i not in results:
+                results[i] = try_mutant(m, os.path.join(tmp, "tree"))
+                print(results[i][1], flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    caught = sum(1 for ok, _ in results.values() if ok)
+    missed = len(results) - caught
     print(f"mutants: {caught} caught, {missed} missed")
     return 1 if missed else 0
 
