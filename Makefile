@@ -19,16 +19,23 @@ Q := @
 endif
 OBJ := $(BUILD)/obj/$(notdir $(CC))
 
-LIB_C := $(wildcard apic/*.c) $(wildcard crash/*.c)
+# The folders say when code runs: load/ at load time (crashpath_init,
+# crashpath_load_kdump), crash/, apic/ and entry/ at crash time. Load time may
+# call crash-time code, never the other way round (the archive rule checks).
+LOAD_C := $(wildcard load/*.c)
+CRASH_C := $(wildcard apic/*.c) $(wildcard crash/*.c)
+LIB_C := $(CRASH_C) $(LOAD_C)
 LIB_ASM := $(wildcard entry/*.asm)
-LIB_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(LIB_C)) $(patsubst %.asm,$(OBJ)/%.o,$(LIB_ASM))
+LOAD_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(LOAD_C))
+CRASH_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(CRASH_C)) $(patsubst %.asm,$(OBJ)/%.o,$(LIB_ASM))
+LIB_OBJS := $(CRASH_OBJS) $(LOAD_OBJS)
 
 # Freestanding: no libc, no SSE/x87 state touched (an NMI handler must not
 # clobber the interrupted context's vector registers), no red zone (an NMI or
 # exception frame would land on it), position-independent so the archive
 # links into a higher-half hypervisor and into host tests alike.
 # Crash-time code runs on whatever stack the NMI interrupted: frames stay
-# small. Load-time code (crash/kdump.c) runs once at boot and may use more.
+# small. Load-time code (load/) runs once at boot and may use more.
 # -Os: the crash path is not hot (its time is the NMIs' and the victims'),
 # and it must stay small (make bench reports the budget).
 # IBT (CET indirect branch tracking), which Xen and Linux turn on where the CPU
@@ -54,13 +61,12 @@ EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexi
 
 all: $(BUILD)/libcrashpath.a
 
-$(OBJ)/crash/kdump.o: FRAME_LIMIT := 512
-
-# Load-time code (configuration, the kdump loader) goes to its own section,
+# Load-time code (everything in load/) goes to its own section,
 # .text.crashpath_load, so its size is seen apart from the crash path's and a
-# host may place it away from the crash path's pages.
-LOAD_TIME_OBJS := $(OBJ)/crash/config.o $(OBJ)/crash/kdump.o
-$(LOAD_TIME_OBJS): SECTION_RENAME = $(OBJCOPY) --rename-section .text=.text.crashpath_load $@
+# host may place it away from the crash path's pages or discard it after
+# boot. It runs once, at boot, and may use larger frames.
+$(OBJ)/load/%.o: SECTION_RENAME = $(OBJCOPY) --rename-section .text=.text.crashpath_load $@
+$(OBJ)/load/%.o: FRAME_LIMIT := 512
 
 $(OBJ)/%.o: %.c include/crashpath.h $(wildcard include/cp/*.h) Makefile
 	@mkdir -p $(dir $@)
@@ -78,7 +84,15 @@ $(BUILD)/libcrashpath.a: $(OBJ)/crashpath.o
 	@echo "  AR      $@"
 	$(Q)$(AR) rcs $@ $<
 
+# Crash-time code must not call load-time code: a function a crash-time object
+# needs and a load-time object defines fails the build.
 $(OBJ)/crashpath.o: $(LIB_OBJS)
+	@nm -u $(CRASH_OBJS) | awk 'NF == 2 { print $$2 }' | sort -u > $@.needs
+	@nm --defined-only $(LOAD_OBJS) | awk 'NF == 3 && $$2 ~ /^[TW]$$/ { print $$3 }' | sort -u > $@.load
+	@if comm -12 $@.needs $@.load | grep .; then \
+		echo "crash-time code calls load-time code (above): move it to crash/ or call it at load time"; \
+		rm -f $@.needs $@.load; exit 1; fi
+	@rm -f $@.needs $@.load
 	@echo "  LD      $@"
 	$(Q)$(LD) -r -o $@.tmp $^
 	$(Q)$(OBJCOPY) $(addprefix --keep-global-symbol=,$(EXPORTS)) $@.tmp $@
@@ -340,7 +354,7 @@ fuzz-smoke: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZERS)) $(FUZZ_DIR)/seeds/bzimage/
 lint:
 	@echo "  LINT    cppcheck"
 	$(Q)cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr -Iinclude \
-		--error-exitcode=1 -q apic crash
+		--error-exitcode=1 -q apic crash load
 	@echo "  LINT    clang-tidy"
 	$(Q)clang-tidy --quiet $(LIB_C) -- -std=gnu11 -ffreestanding -Iinclude -mno-red-zone -mgeneral-regs-only \
 		2>&1 | { grep -E 'warning:|error:' && exit 1 || exit 0; }

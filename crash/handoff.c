@@ -3,6 +3,9 @@
 #include "cp/hw.h"
 #include "cp/internal.h"
 
+/* What crashpath_load_kdump (load/kdump.c) prepared for the jump. */
+struct cp_kdump cp_kdump;
+
 static const char *const segment_names[CP_NR_SEGMENTS] = { "kernel", "initrd", "boot_params", "cmdline" };
 
 static int digest_differs(const uint8_t *a, const uint8_t *b)

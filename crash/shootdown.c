@@ -4,6 +4,11 @@
 #include "cp/hw.h"
 #include "cp/internal.h"
 
+/* The crash-time state: written by crashpath_init (load/config.c), read here. */
+struct cp_state cp_state;
+/* Apart from cp_state so that the large table stays in .bss. */
+volatile uint32_t cp_crashing_cpu = CP_NO_CPU;
+
 /* Which configured CPU is running this: crash-time code (NMI and #MC
  * context), so it lives here and not with the load-time configuration.
  * Linear in the number of CPUs, with no parsing and no lock: the APIC ID is

@@ -2,7 +2,7 @@
 ; and control registers and enter the kdump kernel by the Linux 64-bit boot protocol.
 ;
 ; handoff_stub is copied at load time into the control page of the crash region, and its
-; parameter block filled there (crash/kdump.c). At crash time the C side calls the original
+; parameters filled there (load/kdump.c writes each handoff_param_* label, defined only here). At crash time the C side calls the original
 ; in crashpath's text, which is mapped at the same virtual address in the prepared tables:
 ;
 ;     handoff_stub(rdi = CR3 of the prepared tables, rsi = identity address of .identity)
@@ -10,8 +10,8 @@
 ; Memory touched after the CR3 switch, all identity-mapped by the prepared tables:
 ;
 ;   control page   +0            handoff_stub code (this file)
-;                  handoff_params  cr3, cr4, backup_src, backup_dst, backup_qwords,
-;                                  boot_params, entry        (8 bytes each, filled at load)
+;                  handoff_param_*  cr4, backup_src, backup_dst, backup_qwords,
+;                                   boot_params, entry       (8 bytes each, filled at load)
 ;                  handoff_gdt     null, null, 0x10 code64, 0x18 data
 ;                  handoff_gdtr    limit, base (base filled at load: identity address)
 ;                  idtr0           limit 0: any exception from here on is a triple fault
@@ -21,13 +21,6 @@
 bits 64
 default rel
 
-; struct cp_handoff_params (crash/kdump.c), at handoff_params.
-%define P_CR4 0
-%define P_BACKUP_SRC 8
-%define P_BACKUP_DST 16
-%define P_BACKUP_QWORDS 24
-%define P_BOOT_PARAMS 32
-%define P_ENTRY 40
 
 %macro FUNC 1
     global %1:function (%1.end - %1)
@@ -58,7 +51,7 @@ handoff_stub_identity:
     ; CR4 = PAE (plus LA57 if the host runs 5-level paging: it cannot change
     ; while paging is on, and the tables were built to match). This drops
     ; PCIDE, PGE (flushing global entries), SMEP, SMAP, CET, FSGSBASE ...
-    mov rax, [handoff_params + P_CR4]
+    mov rax, [handoff_param_cr4]
     mov cr4, rax
     ; CR0: clear WP, AM, TS and EM; PG and PE stay (as Linux's relocate_kernel).
     mov rax, cr0
@@ -70,9 +63,9 @@ handoff_stub_identity:
     mov dr7, rax
     ; Save the low memory the kdump kernel will reuse (real-mode trampoline),
     ; so the dump shows it as it was (kexec-tools' purgatory does the same).
-    mov rsi, [handoff_params + P_BACKUP_SRC]
-    mov rdi, [handoff_params + P_BACKUP_DST]
-    mov rcx, [handoff_params + P_BACKUP_QWORDS]
+    mov rsi, [handoff_param_backup_src]
+    mov rdi, [handoff_param_backup_dst]
+    mov rcx, [handoff_param_backup_qwords]
     cld
     rep movsq
     ; The boot protocol's GDT: __BOOT_CS = 0x10, __BOOT_DS = 0x18.
@@ -91,8 +84,8 @@ handoff_cs_loaded:
     ; Only now, after enable_nmis: a limit-0 IDT, so a stray exception resets
     ; the machine instead of running a handler that is no longer mapped.
     lidt [handoff_idtr0]
-    mov rsi, [handoff_params + P_BOOT_PARAMS]   ; RSI = boot_params (64-bit boot protocol)
-    mov rax, [handoff_params + P_ENTRY]         ; load address + 0x200
+    mov rsi, [handoff_param_boot_params]   ; RSI = boot_params (64-bit boot protocol)
+    mov rax, [handoff_param_entry]         ; load address + 0x200
     xor ebx, ebx
     xor ebp, ebp
     xor edi, edi
@@ -102,10 +95,16 @@ handoff_cs_loaded:
     popfq
     jmp rax
 
+; The parameters, written by load/kdump.c into the copy in the control page.
 align 8
-global handoff_params
-handoff_params:
-    times 6 dq 0
+global handoff_param_cr4, handoff_param_backup_src, handoff_param_backup_dst, handoff_param_backup_qwords
+global handoff_param_boot_params, handoff_param_entry
+handoff_param_cr4:           dq 0   ; PAE, plus LA57 if the host runs 5-level paging
+handoff_param_backup_src:    dq 0   ; 0: the low memory the kdump kernel reuses
+handoff_param_backup_dst:    dq 0   ; its backup in the crash region
+handoff_param_backup_qwords: dq 0
+handoff_param_boot_params:   dq 0   ; RSI for the 64-bit boot protocol
+handoff_param_entry:         dq 0   ; load address + 0x200
 align 16
 global handoff_gdt
 handoff_gdt:

@@ -119,13 +119,13 @@ MUTANTS = [
      "{ struct crashpath_regs here = *cpu->first_regs; here.rip = (uint64_t)(uintptr_t)cp_victim; cp_notes_save_regs(cpu, &here); }",
      "shootdown_x2apic_4_cpus_crash_on_an_ap"),
     ("duplicate APIC IDs accepted",
-     "crash/config.c", "if (a->apic_id == b->apic_id)\n        return CRASHPATH_ERR_DUP_APIC_ID;", "",
+     "load/config.c", "if (a->apic_id == b->apic_id)\n        return CRASHPATH_ERR_DUP_APIC_ID;", "",
      "config_every_error_code"),
     ("shared IDT accepted",
-     "crash/config.c", "if (a_idt && b_idt && a->idt_base == b->idt_base)\n        return CRASHPATH_ERR_IDT_SHARED;", "",
+     "load/config.c", "if (a_idt && b_idt && a->idt_base == b->idt_base)\n        return CRASHPATH_ERR_IDT_SHARED;", "",
      "config_every_error_code"),
     ("note terminator overwritten",
-     "crash/notes.c", "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);",
+     "load/notes.c", "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);",
      "    put32(n + CPN(format), CRASHPATH_NOTE_FORMAT);\n    put32(n + CPN_END, 1);",
      "notes_area_is_well_formed_before_any_crash"),
     ("pr_reg shifted by one slot",
@@ -194,10 +194,10 @@ MUTANTS = [
      "    cp_hw_write_cr4(cr4 & ~CR4_CET);\n    cp_hw_wrmsr(MSR_IA32_S_CET, 0);",
      "shootdown_crasher_with_supervisor_shadow_stacks_turns_cet_off_before_enable_nmis"),
     ("a FRED host is accepted (victims would never see nmi_crash)",
-     "crash/config.c", "    if (cp_hw_read_cr4() & CR4_FRED)\n        return CRASHPATH_ERR_FRED;", "",
+     "load/config.c", "    if (cp_hw_read_cr4() & CR4_FRED)\n        return CRASHPATH_ERR_FRED;", "",
      "config_fred_host_is_refused"),
     ("xAPIC broadcast ID 0xff accepted as a CPU's APIC ID",
-     "crash/config.c", "    if (cpu->apic_id >= broadcast_id(mode))", "    if ((void)mode, (void)broadcast_id, cpu->apic_id == 0xffffffffu)",
+     "load/config.c", "    if (cpu->apic_id >= broadcast_id(mode))", "    if ((void)mode, (void)broadcast_id, cpu->apic_id == 0xffffffffu)",
      "config_xapic_broadcast_id_is_refused_only_in_xapic_mode"),
     ("xAPIC NMI sent to the broadcast ID 0xff",
      "apic/apic.c", "if (dest >= XAPIC_BROADCAST_ID && !(low & ICR_SH_ALL_BUT_SELF))",
@@ -241,14 +241,14 @@ MUTANTS = [
      "crash/shootdown.c", "    if (cp_state.quiesce)\n        cp_state.quiesce(cp_state.quiesce_arg);\n", "",
      "scenario:nmi-watchdog-4-xapic"),
     ("kernel placed 2 MiB aligned while boot_params asks for its 16 MiB (seen under QEMU with Linux)",
-     "crash/kdump.c", "    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, align);",
+     "load/bzimage.c", "    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, align);",
      "    L->kernel = align_up(lowest > KERNEL_MIN_LOAD ? lowest : KERNEL_MIN_LOAD, KERNEL_ALIGN_64_MIN);",
      "scenario:linux-align16m-4-x2apic"),
     ("victims' NMI gates left at IST 0 though the host gave crashpath an IST slot",
      "crash/gate.c", "cp_state.hv_cs, cp_state.victim_nmi_ist);", "cp_state.hv_cs, 0);",
      "shootdown_victims_take_the_nmi_on_the_ist_slot_they_were_given"),
     ("the TSS slot for the victims' NMI stack is never pointed at it",
-     "crash/config.c", "            set_tss_ist(src->tss_base, c->victim_nmi_ist, src->nmi_stack_top);",
+     "load/config.c", "            set_tss_ist(src->tss_base, c->victim_nmi_ist, src->nmi_stack_top);",
      "            (void)set_tss_ist;", "config_victim_nmi_ist_points_the_tss_slot_at_each_cpus_nmi_stack"),
     ("a victim at work IRETs from a machine check (NMIs open before its registers are saved)",
      "crash/machine_check.c", "        cp_victim(pos, regs, 0);\n    if (status", "        (void)regs;\n    if (status",
@@ -263,26 +263,25 @@ MUTANTS = [
      "Makefile", "-fcf-protection=branch -fno-jump-tables", "-fcf-protection=branch", "check:ibt"),
     ("functions built without -fcf-protection=branch (no ENDBR64 on the C entry points)",
      "Makefile", "-fcf-protection=branch -fno-jump-tables", "-fcf-protection=none -fno-jump-tables", "check:ibt"),
-    ("crash-time code calls load-time code (cp_this_cpu back in the load-time section)",
-     "crash/shootdown.c", "uint32_t cp_this_cpu(void)\n{",
-     "__attribute__((section(\".text.crashpath_load\"))) uint32_t cp_this_cpu(void)\n{", "check:ibt"),
+    ("crash-time code calls load-time code (the crash reason through crashpath_strerror)",
+     "crash/shootdown.c", "    cp_info_set_reason(reason);", "    cp_info_set_reason(crashpath_strerror(0));",
+     "build:crash-time code calls load-time code"),
     ("kdump kernel placed 2 MiB aligned whatever its kernel_alignment asks",
-     "crash/kdump.c", "for (uint64_t align = bz->align_preferred;; align >>= 1) {",
+     "load/bzimage.c", "for (uint64_t align = bz->align_preferred;; align >>= 1) {",
      "for (uint64_t align = KERNEL_ALIGN_64_MIN;; align >>= 1) {",
      "kdump_kernel_alignment_16m_is_honoured_and_written_back"),
     ("a lowered kernel alignment not written back to boot_params",
-     "crash/kdump.c", "    put32(bp, BZ_KERNEL_ALIGNMENT, (uint32_t)L->kernel_align);\n", "",
+     "load/bzimage.c", "    put32(bp, BZ_KERNEL_ALIGNMENT, (uint32_t)L->kernel_align);\n", "",
      "kdump_region_too_short_for_16m_lowers_the_alignment_down_to_min_alignment"),
     ("kernel or initrd placed above 4 GiB without XLF_CAN_BE_LOADED_ABOVE_4G",
-     "crash/kdump.c", "if (!(bz->xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) &&",
+     "load/bzimage.c", "if (!(bz->xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) &&",
      "if (0 && !(bz->xloadflags & XLF_CAN_BE_LOADED_ABOVE_4G) &&",
      "kdump_above_4g_needs_xlf_can_be_loaded_above_4g"),
     ("a 4-level-only kernel entered with CR4.LA57 on",
-     "crash/kdump.c", "if (L->levels == 5 && !(bz->xloadflags & XLF_5LEVEL))",
+     "load/bzimage.c", "if (L->levels == 5 && !(bz->xloadflags & XLF_5LEVEL))",
      "if (0 && L->levels == 5 && !(bz->xloadflags & XLF_5LEVEL))", "kdump_5_level_host_needs_xlf_5level"),
     ("note buffers accepted in RAM the kdump kernel is given (ioremap on RAM: no /proc/vmcore)",
-     "crash/kdump.c", "    if (!err)\n        err = check_notes_outside_kdump_ram(k, &L);\n",
-     "    (void)check_notes_outside_kdump_ram;\n",
+     "load/kdump.c", "    if (!err)\n        err = cp_memmap_check_notes(k, &L);\n", "",
      "kdump_note_buffer_in_kdump_ram_is_refused"),
 ]
 
@@ -312,6 +311,15 @@ def try_mutant(mutant, work):
     if text.count(old) != 1:
         return False, f"MISSED  {rule}: mutation site not found once in {path}"
     open(src, "w").write(text.replace(old, new))
+    if test.startswith("build:"):
+        # the library's own build must refuse the mutant, saying why
+        build = run(["make", "--no-print-directory", "all"], work, 300)
+        why = test[len("build:"):]
+        ok = build.returncode != 0 and why in build.stdout
+        said = [l.strip() for l in build.stdout.splitlines() if l.strip() and not l.startswith(("  ", "make"))]
+        verdict = ("fails: " + " / ".join(said))[:200] if ok else \
+            "still builds" if build.returncode == 0 else "fails for another reason"
+        return ok, f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> the build {verdict}"
     if test.startswith("check:"):
         # a build check (tests/check-<name>.py) over the archive must refuse the mutant
         build = run(["make", "--no-print-directory", "all"], work, 300)

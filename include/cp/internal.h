@@ -1,4 +1,4 @@
-/* cp/internal.h — crashpath's internal interfaces between apic/, crash/ and the entry stubs:
+/* cp/internal.h — crashpath's internal interfaces between load/, crash/, apic/ and the entry stubs:
  * the per-CPU crash state prepared at load time, APIC access, gate surgery and notes. */
 #ifndef CP_INTERNAL_H
 #define CP_INTERNAL_H
@@ -103,8 +103,9 @@ void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t
 void cp_gate_restore(uint64_t idt_base, unsigned int vector, uint64_t lo, uint64_t hi);
 #define CP_VEC_UD 6u
 
-/* ---- crash/notes.c: the note buffers are only 4-byte aligned inside, so
- * fields are written through these, never through struct pointers ---- */
+/* ---- load/notes.c (headers) and crash/notes.c (contents): the note buffers
+ * are only 4-byte aligned inside, so fields are written through these,
+ * never through struct pointers (byte map: cp/notes_layout.h) ---- */
 void cp_notes_prepare_cpu(const struct cp_cpu *cpu);
 void cp_notes_prepare_info(void);
 /* Save the interrupted registers and control state of the calling CPU. */
@@ -152,7 +153,7 @@ int cp_vmexit_entry(const struct crashpath_regs *regs);
 int cp_crash_entry(const char *reason, const struct crashpath_regs *regs,
                    const struct crashpath_regs *own);
 
-/* ---- crash/kdump.c (load time) and crash/handoff.c (crash time) ---- */
+/* ---- load/kdump.c prepares (load time), crash/handoff.c uses (crash time) ---- */
 /* A kdump segment and the SHA-256 it had at load time. */
 struct cp_segment {
     const uint8_t *virt;
@@ -174,7 +175,7 @@ struct cp_kdump {
 extern struct cp_kdump cp_kdump;
 __attribute__((noreturn)) void cp_handoff(void);
 
-/* ---- crash/console.c: bounded crash-time messages, no allocation ---- */
+/* ---- crash/util.c: bounded crash-time messages, no allocation ---- */
 struct cp_line {
     char buf[120];
     uint32_t len;

@@ -15,7 +15,8 @@
 #define SETUP_SECTS 4
 #define PAYLOAD_OFF ((SETUP_SECTS + 1) * 512)
 
-extern const uint8_t handoff_stub[], handoff_stub_identity[], handoff_stub_end[], handoff_params[],
+extern const uint8_t handoff_stub[], handoff_stub_identity[], handoff_stub_end[], handoff_param_cr4[],
+    handoff_param_backup_src[], handoff_param_backup_qwords[], handoff_param_boot_params[], handoff_param_entry[],
     handoff_gdt[], handoff_gdtr[];
 
 static struct crashpath_config cfg;
@@ -133,7 +134,7 @@ TEST(kdump_kernel_placed_2m_aligned_at_or_above_16m_in_the_region)
 static const uint8_t *boot_params(void)
 {
     return at_phys(get64(at_phys(cp_kdump.identity_entry - (handoff_stub_identity - handoff_stub)) +
-                         (handoff_params - handoff_stub) + 32));
+                         (handoff_param_boot_params - handoff_stub)));
 }
 
 TEST(kdump_boot_params_setup_header_cmdline_and_e820)
@@ -282,12 +283,11 @@ TEST(kdump_stub_copied_with_its_parameters)
     ctrl_phys = cp_kdump.identity_entry - (uint64_t)(handoff_stub_identity - handoff_stub);
     ctrl = at_phys(ctrl_phys);
     CHECK_EQ(ctrl_phys & 0xfff, 0);
-    CHECK(memcmp(ctrl, handoff_stub, (size_t)(handoff_params - handoff_stub)) == 0);
-    ctrl += handoff_params - handoff_stub;
-    CHECK_EQ(get64(ctrl + 0), 1ull << 5);              /* CR4 = PAE alone */
-    CHECK_EQ(get64(ctrl + 8), 0);                      /* backup from physical 0 ... */
-    CHECK_EQ(get64(ctrl + 24), CRASHPATH_LOW_BACKUP_SIZE / 8);
-    CHECK_EQ(get64(ctrl + 40), cp_kdump.kernel_entry); /* load + 0x200 */
+    CHECK(memcmp(ctrl, handoff_stub, (size_t)(handoff_param_cr4 - handoff_stub)) == 0);
+    CHECK_EQ(get64(ctrl + (handoff_param_cr4 - handoff_stub)), 1ull << 5);          /* CR4 = PAE alone */
+    CHECK_EQ(get64(ctrl + (handoff_param_backup_src - handoff_stub)), 0);           /* backup from 0 ... */
+    CHECK_EQ(get64(ctrl + (handoff_param_backup_qwords - handoff_stub)), CRASHPATH_LOW_BACKUP_SIZE / 8);
+    CHECK_EQ(get64(ctrl + (handoff_param_entry - handoff_stub)), cp_kdump.kernel_entry); /* load + 0x200 */
     ctrl = at_phys(ctrl_phys) + (handoff_gdtr - handoff_stub);
     CHECK_EQ(ctrl[0] | ctrl[1] << 8, 31);
     CHECK_EQ(get64(ctrl + 2), ctrl_phys + (uint64_t)(handoff_gdt - handoff_stub));
@@ -662,7 +662,7 @@ TEST(kdump_5_level_host_needs_xlf_5level)
     sim_cpus[0].cr4 |= 1ull << 12;     /* CR4.LA57 on the loading CPU */
     CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
     CHECK_EQ(get64(at_phys(cp_kdump.identity_entry - (uint64_t)(handoff_stub_identity - handoff_stub)) +
-                   (handoff_params - handoff_stub)),
+                   (handoff_param_cr4 - handoff_stub)),
              (1ull << 5) | (1ull << 12));        /* the hand-off keeps LA57 */
     /* 4-level host: XLF_5LEVEL does not matter */
     setup(1);

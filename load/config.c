@@ -1,4 +1,4 @@
-/* config.c — crashpath_init: validate the host's description at load time and prepare all
+/* config.c — load time: crashpath_init validates the host's description and prepares all
  * crash-time state, so that nothing which can be checked at boot is left to crash time. */
 #include "cp/hw.h"
 #include "cp/internal.h"
@@ -7,13 +7,19 @@
 /* The IDT must reach the #MC gate, the highest vector crashpath rewrites. */
 #define IDT_MIN_LIMIT (CP_VEC_MC * 16u + 15u)
 
-struct cp_state cp_state;
-/* Apart from cp_state so that the large table stays in .bss. */
-volatile uint32_t cp_crashing_cpu = CP_NO_CPU;
-
 static int overlaps(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
 {
     return a < b + b_len && b < a + a_len;
+}
+
+/* A note buffer: given, and aligned both ways (it never straddles a page). */
+static int check_note_buffer(const void *virt, uint64_t phys)
+{
+    if (!virt)
+        return CRASHPATH_ERR_NO_NOTES;
+    if (((uintptr_t)virt | phys) & (CRASHPATH_NOTES_ALIGN - 1))
+        return CRASHPATH_ERR_NOTES_ALIGN;
+    return CRASHPATH_OK;
 }
 
 static int check_scalars(const struct crashpath_config *c)
@@ -48,11 +54,7 @@ static int check_scalars(const struct crashpath_config *c)
     cp_hw_cpuid(1, 0, regs);
     if (!(regs[2] & CPUID1_ECX_CX16))
         return CRASHPATH_ERR_NO_CX16;
-    if (!c->info_note)
-        return CRASHPATH_ERR_NO_NOTES;
-    if (((uintptr_t)c->info_note | c->info_note_phys) & (CRASHPATH_NOTES_ALIGN - 1))
-        return CRASHPATH_ERR_NOTES_ALIGN;
-    return CRASHPATH_OK;
+    return check_note_buffer(c->info_note, c->info_note_phys);
 }
 
 /* The broadcast destination of the mode the LAPIC runs now: an NMI sent to
@@ -79,11 +81,7 @@ static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode m
         if (nmi_ist && (!cpu->tss_base || !cpu->nmi_stack_top || (cpu->nmi_stack_top & 15u)))
             return CRASHPATH_ERR_NMI_STACK;
     }
-    if (!cpu->notes)
-        return CRASHPATH_ERR_NO_NOTES;
-    if (((uintptr_t)cpu->notes | cpu->notes_phys) & (CRASHPATH_NOTES_ALIGN - 1))
-        return CRASHPATH_ERR_NOTES_ALIGN;
-    return CRASHPATH_OK;
+    return check_note_buffer(cpu->notes, cpu->notes_phys);
 }
 
 /* Checks between pairs of CPUs. Quadratic, but at load time only:

@@ -1,0 +1,115 @@
+/* elfcore.c — load time: the ELF core header the kdump kernel finds through elfcorehdr=, as
+ * kexec-tools writes it: every CPU's note buffer and the crash-info note as PT_NOTEs, then the
+ * old RAM as PT_LOADs (the low 640 KiB read from its backup, the image at its virtual address). */
+#include "cp/load.h"
+
+/* ELF (the System V gABI and the x86-64 psABI), as kexec-tools writes it. */
+#define ET_CORE 4
+#define EM_X86_64 62
+#define PT_LOAD 1
+#define PT_NOTE 4
+#define PF_RWX 7
+
+struct elf64_ehdr {
+    uint8_t e_ident[16];
+    uint16_t e_type, e_machine;
+    uint32_t e_version;
+    uint64_t e_entry, e_phoff, e_shoff;
+    uint32_t e_flags;
+    uint16_t e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
+};
+
+struct elf64_phdr {
+    uint32_t p_type, p_flags;
+    uint64_t p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
+};
+
+uint64_t cp_elfcore_size(uint64_t nr_phdrs)
+{
+    return align_up(sizeof(struct elf64_ehdr) + nr_phdrs * sizeof(struct elf64_phdr), PAGE);
+}
+
+static void phdr_set(struct elf64_phdr *p, uint32_t type, uint64_t offset, uint64_t vaddr, uint64_t paddr,
+                     uint64_t size)
+{
+    p->p_type = type;
+    p->p_flags = type == PT_LOAD ? PF_RWX : 0;
+    p->p_offset = offset;
+    p->p_vaddr = vaddr;
+    p->p_paddr = paddr;
+    p->p_filesz = size;
+    p->p_memsz = size;
+    p->p_align = 0;
+}
+
+/* One RAM piece [s, e) outside the crash region: split at 640 KiB (the low
+ * part is read from the backup) and around the image (which gets the
+ * hypervisor's virtual addresses, so gdb finds its symbols). */
+static uint32_t add_loads(const struct crashpath_kdump *k, const struct layout *L, struct elf64_phdr *ph,
+                          uint32_t n, uint64_t s, uint64_t e)
+{
+    uint64_t backup = k->region_phys + L->backup;
+    uint64_t img_s = k->image_phys, img_e = k->image_phys + k->image_size;
+
+    while (s < e) {
+        uint64_t cut = e, off = s, va = s + cp_state.phys_map_offset;
+
+        if (s < CRASHPATH_LOW_BACKUP_SIZE) {
+            cut = e < CRASHPATH_LOW_BACKUP_SIZE ? e : CRASHPATH_LOW_BACKUP_SIZE;
+            off = backup + s;
+        } else if (s >= img_s && s < img_e) {
+            cut = e < img_e ? e : img_e;
+            va = k->image_virt + (s - img_s);
+        } else if (s < img_s && e > img_s) {
+            cut = img_s;
+        }
+        phdr_set(&ph[n++], PT_LOAD, off, va, s, cut - s);
+        s = cut;
+    }
+    return n;
+}
+
+void cp_elfcore_build(const struct crashpath_kdump *k, const struct layout *L, uint8_t *hdr)
+{
+    struct elf64_ehdr *eh = (struct elf64_ehdr *)(void *)hdr;
+    struct elf64_phdr *ph = (struct elf64_phdr *)(void *)(hdr + sizeof(*eh));
+    uint64_t r_s = k->region_phys, r_e = k->region_phys + k->region_size;
+    uint32_t n = 0;
+
+    cp_zero(hdr, L->elfhdr_size);
+    eh->e_ident[0] = 0x7f;
+    eh->e_ident[1] = 'E';
+    eh->e_ident[2] = 'L';
+    eh->e_ident[3] = 'F';
+    eh->e_ident[4] = 2;          /* ELFCLASS64 */
+    eh->e_ident[5] = 1;          /* ELFDATA2LSB */
+    eh->e_ident[6] = 1;          /* EV_CURRENT */
+    eh->e_type = ET_CORE;
+    eh->e_machine = EM_X86_64;
+    eh->e_version = 1;
+    eh->e_phoff = sizeof(*eh);   /* the kdump kernel assumes the phdrs follow at 64 */
+    eh->e_ehsize = sizeof(*eh);
+    eh->e_phentsize = sizeof(*ph);
+
+    /* Every PT_NOTE first: the kdump kernel merges them into slot 0 and
+     * assumes nothing else precedes them (fs/proc/vmcore.c). */
+    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
+        phdr_set(&ph[n++], PT_NOTE, cp_state.cpus[i].notes_phys, 0, cp_state.cpus[i].notes_phys,
+                 CRASHPATH_CPU_NOTES_SIZE);
+    phdr_set(&ph[n++], PT_NOTE, cp_state.info_note_phys, 0, cp_state.info_note_phys, CRASHPATH_INFO_NOTE_SIZE);
+
+    for (uint32_t i = 0; i < k->nr_memmap; i++) {
+        const struct crashpath_mem_range *m = &k->memmap[i];
+        uint64_t s = m->start, e = m->start + m->size;
+
+        if (m->type != CRASHPATH_E820_RAM)
+            continue;
+        if (overlap(s, e - s, r_s, r_e - r_s)) {
+            n = add_loads(k, L, ph, n, s, s < r_s ? r_s : s);
+            n = add_loads(k, L, ph, n, e > r_e ? r_e : e, e);
+        } else {
+            n = add_loads(k, L, ph, n, s, e);
+        }
+    }
+    eh->e_phnum = (uint16_t)n;
+}
