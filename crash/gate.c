@@ -93,7 +93,7 @@ void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uin
 
 /* One victim's gates at the shootdown: #MC pointed at mce_crash and NMI at
  * nmi_crash, both IST 0 (see rewrite_gates in shootdown.c). The crasher
- * does this for every CPU; a CPU that becomes a victim by another door does
+ * does this for every CPU; a CPU that becomes a victim without nmi_crash does
  * it for itself too, and both writers produce the same gates. */
 void cp_gates_to_victim(const struct cp_cpu *cpu)
 {

@@ -34,7 +34,7 @@ __attribute__((noreturn)) static void crasher_cannot_resume(void)
 void cp_mce_entry(const struct crashpath_regs *regs)
 {
     uint64_t status = cp_hw_rdmsr(MSR_IA32_MCG_STATUS);
-    uint32_t pos = cp_this_cpu();
+    cp_pos_t pos = cp_this_cpu();
 
     cp_hw_wrmsr(MSR_IA32_MCG_STATUS, 0);
     if (pos != CP_NO_CPU)

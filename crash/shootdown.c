@@ -7,13 +7,13 @@
 /* The crash-time state: written by crashpath_init (load/config.c), read here. */
 struct cp_state cp_state;
 /* Apart from cp_state so that the large table stays in .bss. */
-volatile uint32_t cp_crashing_cpu = CP_NO_CPU;
+volatile cp_pos_t cp_crashing_cpu = CP_NO_CPU;
 
 /* Which configured CPU is running this: crash-time code (NMI and #MC
  * context), so it lives here and not with the load-time configuration.
  * Linear in the number of CPUs, with no parsing and no lock: the APIC ID is
  * the only identity the hardware gives an NMI handler. */
-uint32_t cp_this_cpu(void)
+cp_pos_t cp_this_cpu(void)
 {
     uint32_t id = cp_apic_read_id(cp_apic_mode());
 
@@ -57,7 +57,7 @@ static void say_crash(const struct cp_cpu *self, const char *reason)
  * The crasher's own IDT goes first, so that from here on an NMI reaching
  * the crasher (a watchdog, a second shootdown) returns at once.
  */
-static void rewrite_gates(uint32_t self)
+static void rewrite_gates(cp_pos_t self)
 {
     uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
 
@@ -72,7 +72,7 @@ static void rewrite_gates(uint32_t self)
     }
 }
 
-static void send_nmis(uint32_t self)
+static void send_nmis(cp_pos_t self)
 {
     if (cp_state.send_mode == CRASHPATH_SEND_ALL_BUT_SELF) {
         cp_apic_send_nmi_allbutself();
@@ -100,7 +100,7 @@ static uint64_t wait_for_answers(uint32_t expected, uint64_t start)
 
 /* Mark every present CPU that has not answered as timed out, in its note
  * and in the crash-info bitmap; report them. */
-static uint32_t record_stragglers(uint32_t self)
+static uint32_t record_stragglers(cp_pos_t self)
 {
     uint32_t missing = 0;
     struct cp_line l = { .len = 0 };
@@ -185,7 +185,7 @@ static void leave_unrecorded_vmx(struct cp_cpu *cpu)
     cp_gate_restore(cpu->idt_base, CP_VEC_UD, ud_lo, ud_hi);
 }
 
-__attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
+__attribute__((noreturn)) static void crasher(cp_pos_t self, const char *reason,
                                               const struct crashpath_regs *ctx, uint64_t tsc_entry)
 {
     struct cp_cpu *cpu = &cp_state.cpus[self];
@@ -238,7 +238,7 @@ __attribute__((noreturn)) static void crasher(uint32_t self, const char *reason,
 int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const struct crashpath_regs *own)
 {
     const struct crashpath_regs *ctx = regs ? regs : own;
-    uint32_t self, prev = CP_NO_CPU;
+    cp_pos_t self, prev = CP_NO_CPU;
     uint64_t tsc_entry;
 
     cp_hw_cli();
@@ -263,7 +263,7 @@ int cp_crash_entry(const char *reason, const struct crashpath_regs *regs, const 
          * moment: publish the caller's registers at once, so the nested
          * entry it makes saves those rather than our own frame. */
         cp_victim_publish(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
-        cp_victim_by_other_door(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
+        cp_victim_not_via_nmi_crash(self, ctx, CRASHPATH_CPUF_LATE_CRASHER);
     }
     crasher(self, reason, ctx, tsc_entry);
 }

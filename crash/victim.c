@@ -126,8 +126,9 @@ static void answer(struct cp_cpu *cpu)
     cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
     if (cp_notes_claim_outcome(cpu, CRASHPATH_OUTCOME_ANSWERED) == CRASHPATH_OUTCOME_TIMED_OUT)
         cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_ANSWERED_LATE);
-    /* The decrement Andrew Cooper found missing in his own 2012 patch:
-     * without it the crasher always waits out the whole timeout. */
+    /* The count of answers: Xen's 2012 patch (Andrew Cooper) had its
+     * victims never decrement the crasher's counter, so the crasher always
+     * waited out the whole timeout; crashpath counts up to nr_present - 1. */
     __atomic_fetch_add(&cp_state.nr_answered, 1, __ATOMIC_SEQ_CST);
 }
 
@@ -159,7 +160,7 @@ __attribute__((noreturn)) static void park(struct cp_cpu *cpu)
  * stored makes the nested entry the first (the outer never resumes); one
  * after it finds the outer's flags already stored.
  */
-void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags)
+void cp_victim_publish(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t flags)
 {
     struct cp_cpu *cpu = &cp_state.cpus[pos];
 
@@ -169,7 +170,7 @@ void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t
     __atomic_store_n(&cpu->first_regs, regs, __ATOMIC_RELEASE);
 }
 
-void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags)
+void cp_victim(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t extra_flags)
 {
     struct cp_cpu *cpu = &cp_state.cpus[pos];
 
@@ -209,7 +210,7 @@ void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_f
  * sent, and unknown CPUs have no notes: both simply stay parked. */
 void cp_nmi_victim(const struct crashpath_regs *regs)
 {
-    uint32_t pos = __atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) ? cp_this_cpu() : CP_NO_CPU;
+    cp_pos_t pos = __atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) ? cp_this_cpu() : CP_NO_CPU;
 
     if (pos == CP_NO_CPU) {
         cp_apic_self_nmi();    /* an unknown CPU: parked, with no state of ours */
@@ -220,13 +221,13 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
     cp_victim(pos, regs, 0);
 }
 
-/* A CPU that becomes a victim by a door other than nmi_crash (the VM-exit
- * hook, a lost election) may get there before the crasher has rewritten its
+/* A CPU that becomes a victim without nmi_crash (through the VM-exit hook,
+ * or by losing the election) may get there before the crasher has rewritten its
  * IDT. An NMI it lets in on the way (the one leave_svm's STGI releases, the
  * self-NMI of park) must then land in nmi_crash, not in the host's own
  * handler, whose IRET would unblock NMIs and leave us parked with them
  * open. So it points its own gates first; the crasher writes the same. */
-void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags)
+void cp_victim_not_via_nmi_crash(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t flags)
 {
     cp_gates_to_victim(&cp_state.cpus[pos]);
     cp_victim(pos, regs, flags);
@@ -241,13 +242,13 @@ void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs, ui
  * nested entry that keeps the registers saved here and finishes the work. */
 int cp_vmexit_entry(const struct crashpath_regs *regs)
 {
-    uint32_t crasher = __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE);
-    uint32_t pos;
+    cp_pos_t crasher = __atomic_load_n(&cp_crashing_cpu, __ATOMIC_ACQUIRE);
+    cp_pos_t pos;
 
     if (!__atomic_load_n(&cp_state.ready, __ATOMIC_ACQUIRE) || crasher == CP_NO_CPU)
         return 0;
     pos = cp_this_cpu();
     if (pos == CP_NO_CPU || pos == crasher)
         return 0;
-    cp_victim_by_other_door(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);
+    cp_victim_not_via_nmi_crash(pos, regs, CRASHPATH_CPUF_VIA_VMEXIT);
 }

@@ -12,7 +12,10 @@
 #pragma GCC visibility push(hidden)
 #include "crashpath.h"
 
-#define CP_NO_CPU 0xffffffffu
+/* A CPU's position in cp_state.cpus[] (what the crash path indexes by), as
+ * opposed to the host's logical index (cp_cpu.index, in the notes). */
+typedef uint32_t cp_pos_t;
+#define CP_NO_CPU 0xffffffffu        /* no position: not configured, or no crasher yet */
 
 /* Exception vectors whose gates crashpath rewrites (SDM vol. 3, table 6-1). */
 #define CP_VEC_NMI 2u
@@ -70,11 +73,11 @@ struct cp_state {
 
 extern struct cp_state cp_state;
 /* Position in cp_state.cpus[] of the elected crashing CPU, or CP_NO_CPU. */
-extern volatile uint32_t cp_crashing_cpu;
+extern volatile cp_pos_t cp_crashing_cpu;
 
 /* The position in cp_state.cpus[] of the calling CPU, found by its APIC ID as
  * the hardware reports it now; CP_NO_CPU if it is not configured. */
-uint32_t cp_this_cpu(void);
+cp_pos_t cp_this_cpu(void);
 
 /* ---- apic/apic.c: raw LAPIC access, mode read from the hardware each call ---- */
 enum crashpath_apic_mode cp_apic_mode(void);
@@ -131,12 +134,12 @@ void cp_info_mark_not_answered(uint32_t index);
  * one per CRASHPATH_STEP_* and a margin; bounds the stack a fault that
  * recurs on every try can use. */
 #define CP_MAX_FAULTED_ENTRIES 8u
-__attribute__((noreturn)) void cp_victim(uint32_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
+__attribute__((noreturn)) void cp_victim(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
 /* Make regs and flags this CPU's victim record, unless an outer entry did. */
-void cp_victim_publish(uint32_t pos, const struct crashpath_regs *regs, uint32_t flags);
+void cp_victim_publish(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t flags);
 /* cp_victim for a CPU not entering through nmi_crash: its own gates first. */
-__attribute__((noreturn)) void cp_victim_by_other_door(uint32_t pos, const struct crashpath_regs *regs,
-                                                       uint32_t flags);
+__attribute__((noreturn)) void cp_victim_not_via_nmi_crash(cp_pos_t pos, const struct crashpath_regs *regs,
+                                                           uint32_t flags);
 /* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
 void cp_cpu_shutdown(struct cp_cpu *cpu);
 __attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);
