@@ -1,0 +1,52 @@
+/* shootdown_harness.h — shared by test_shootdown.c, test_victim.c and test_races.c: one crash
+ * under real concurrency (host threads act as CPUs, signals as NMIs through each CPU's
+ * simulated IDT), its state in one struct, and the checks every crash must pass. */
+#ifndef SHOOTDOWN_HARNESS_H
+#define SHOOTDOWN_HARNESS_H
+
+#include <stdint.h>
+#include <sys/procfs.h>
+#include "crashpath.h"
+#include "sim.h"
+
+struct shootdown_harness {
+    struct crashpath_config cfg;
+    struct crashpath_cpu cpus[SIM_MAX_CPUS];
+    volatile int go;                      /* releases the crashing CPU(s) */
+    volatile int never;                   /* what spinning CPUs wait for */
+    int crasher_rc[SIM_MAX_CPUS];         /* what crashpath_crash returned, where it did */
+    uint64_t crasher_rsp[SIM_MAX_CPUS];   /* RSP at each crash call */
+    int crasher;                          /* the CPU run_crash released */
+};
+extern struct shootdown_harness H;
+
+/* Roles a CPU plays until the crash. */
+void cpu_spin(struct sim_cpu *c);
+void cpu_crash(struct sim_cpu *c);
+void cpu_guest(struct sim_cpu *c);
+void cpu_svm_guest(struct sim_cpu *c);
+void cpu_fake_nmi(struct sim_cpu *c);
+
+/* n simulated CPUs in mode, every one configured and present. */
+void setup(int n, enum crashpath_apic_mode mode);
+/* The crasher halted after the hand-off (no kdump image is loaded). */
+int crash_done(void);
+/* Start every configured CPU (roles[i] or spinning), release the crasher and
+ * wait for it to halt after the hand-off. Returns the wall time in ms. */
+uint64_t run_crash(int n, int crasher, void (*roles[])(struct sim_cpu *));
+/* One whole crash with every check below. */
+void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_mode);
+
+void check_no_faults(int n);
+int rip_in_spin(uint64_t rip);
+void check_sentinels(const struct elf_prstatus *prs);
+void check_crasher(int i);
+void check_victim(int i);
+void check_gates(int n);
+void check_order(int n, int crasher, enum crashpath_apic_mode mode);
+void check_info(int crasher, uint32_t not_answered);
+uint64_t first_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
+uint64_t last_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
+struct crashpath_cpu_note note_of(int cpu);
+
+#endif
