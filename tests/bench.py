@@ -6,7 +6,6 @@ mini verifier; host wall time from the console. Nothing here is a test: no time 
 Writes the table to the terminal, build/bench/results.json and build/bench/latency.svg."""
 import argparse
 import datetime
-import importlib.machinery
 import json
 import os
 import platform
@@ -17,8 +16,8 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "build", "bench")
-runner = importlib.machinery.SourceFileLoader(
-    "run_scenarios", os.path.join(ROOT, "tests", "run-scenarios")).load_module()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenario_runner as runner  # noqa: E402
 
 CPU_COUNTS = [2, 4, 8, 16, 32, 64, 128, 255]
 SEND_MODES = {"per-cpu": "send=per", "all-but-self": "send=all"}
@@ -38,13 +37,11 @@ TEXT_BUDGET = 8192
 
 
 def one_run(cpus, send, clock, index):
-    row = {
-        "name": f"bench-{cpus}-{send}-{clock}-{index}", "cpus": cpus, "apic": "x2apic", "cpu": "max",
-        "target": "mini", "timeout": 600.0, "scenario": "halt", "crasher": "last",
-        # under icount the APs start together (smp=parallel): one INIT wait for all
-        "expect": SEND_MODES[send] + (";smp=parallel" if clock == "icount" else ""), "events": [],
-        "halt_on": None, "qemu_extra": CLOCKS[clock],
-    }
+    row = runner.Row(name=f"bench-{cpus}-{send}-{clock}-{index}", cpus=cpus, apic="x2apic", cpu="max",
+                     target="mini", timeout=600.0, scenario="halt", crasher="last",
+                     # under icount the APs start together (smp=parallel): one INIT wait for all
+                     expect=SEND_MODES[send] + (";smp=parallel" if clock == "icount" else ""),
+                     qemu_extra=list(CLOCKS[clock]))
     seen = {}
 
     def watch(line):
@@ -61,7 +58,7 @@ def one_run(cpus, send, clock, index):
 
     ok, what, elapsed, log_path = runner.run_row(row, False, watch)
     if not ok or "bench" not in seen:
-        raise SystemExit(f"bench: run {row['name']} failed: {what} (console: {log_path})")
+        raise SystemExit(f"bench: run {row.name} failed: {what} (console: {log_path})")
     b = {k: int(v) for k, v in seen["bench"].items()}
     us = lambda ticks: ticks * 1000.0 / b["khz"]
     return {
@@ -82,11 +79,8 @@ LINUX_OWN_INITRD = os.path.join(ROOT, "build", "kdump", "linux", "crash-initramf
 
 
 def crashpath_to_init(cpus, index):
-    row = {
-        "name": f"bench-kdump-crashpath-{cpus}-{index}", "cpus": cpus, "apic": "x2apic", "cpu": "max",
-        "target": "linux", "timeout": 300.0, "scenario": "halt", "crasher": "last", "expect": "-",
-        "events": [], "halt_on": None,
-    }
+    row = runner.Row(name=f"bench-kdump-crashpath-{cpus}-{index}", cpus=cpus, apic="x2apic", cpu="max",
+                     target="linux", timeout=300.0, scenario="halt", crasher="last")
     seen = {}
 
     def watch(line):
@@ -97,8 +91,8 @@ def crashpath_to_init(cpus, index):
 
     ok, what, elapsed, log_path = runner.run_row(row, False, watch)
     if not ok or len(seen) != 2:
-        raise SystemExit(f"bench: {row['name']} failed: {what} (console: {log_path})")
-    dump = os.path.join(runner.BUILD, "scenarios", row["name"] + ".vmcore")
+        raise SystemExit(f"bench: {row.name} failed: {what} (console: {log_path})")
+    dump = os.path.join(runner.BUILD, "scenarios", row.name + ".vmcore")
     if os.path.exists(dump):
         os.unlink(dump)
     return seen["init"] - seen["crash"]

@@ -4,7 +4,6 @@ AP, let crashpath hand off to Debian's Linux 6.1 as the kdump kernel, and report
 each CPU's APIC ID, outcome, RIP with symbol, RSP and answer latency, then gdb's backtrace of
 the crashing CPU, then where the dump is."""
 import bisect
-import importlib.machinery
 import os
 import struct
 import subprocess
@@ -15,8 +14,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROW = "linux-4-x2apic"
 OUTCOMES = {0: "none", 1: "crasher", 2: "answered", 3: "timed out", 4: "not present", 5: "answered late"}
 
-runner = importlib.machinery.SourceFileLoader(
-    "run_scenarios", os.path.join(ROOT, "tests", "run-scenarios")).load_module()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenario_runner as runner  # noqa: E402
 
 
 class Stages:
@@ -129,9 +128,9 @@ def crasher_backtrace(dump, crasher):
 
 
 def main():
-    rows = {r["name"]: r for r in runner.load_table()}
+    rows = {r.name: r for r in runner.load_table()}
     row = rows[ROW]
-    print(f"crashpath demo: QEMU {row['cpus']} vCPUs ({row['apic']}), crash on AP {row['cpus'] - 1}, "
+    print(f"crashpath demo: QEMU {row.cpus} vCPUs ({row.apic}), crash on AP {row.cpus - 1}, "
           "kdump into Debian's Linux 6.1")
     ok, what, elapsed, log_path = runner.run_row(row, False, Stages())
     print(f"  [{elapsed:5.1f} s] {'PASS' if ok else 'FAIL'}: {what}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """stress.py — randomized crash runs: each run draws, from its own seed, a scenario family,
 2 to 16 CPUs, an APIC mode, a crashing CPU, and NMIs and machine checks injected at random
-moments, then runs it through tests/run-scenarios' runner (same verifier, same rules: a
+moments, then runs it through tests/scenario_runner.py (same verifier, same rules: a
 missing verdict, a timeout or QEMU status 0 fails). A failing run prints the seed that
 reproduces it.
 
@@ -10,14 +10,14 @@ reproduces it.
   tests/stress.py --base B --runs R   runs with seeds B .. B+R-1 (make check: a fixed few)
 """
 import argparse
-import importlib.machinery
 import os
 import random
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-runner = importlib.machinery.SourceFileLoader("run_scenarios", os.path.join(ROOT, "tests", "run-scenarios")).load_module()
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import scenario_runner as runner  # noqa: E402
 
 # Moments at which an NMI may be injected (console lines): before the crash (the
 # hypervisor has its IDT by then), as the shootdown starts, once the victims have
@@ -137,12 +137,10 @@ def make_run(seed):
         expect.append("slow_console_ms=400")
 
     events_text = ";".join(events) if events else "-"
-    row = {
-        "name": f"stress-{seed}", "cpus": cpus, "apic": apic, "cpu": "max", "target": "mini", "timeout": 120.0,
-        "scenario": scenario, "crasher": str(crasher), "expect": ";".join(expect) if expect else "-",
-        "events": runner.parse_events(events_text, f"seed {seed}"), "halt_on": None,
-    }
-    summary = f"{family} cpus={cpus} {apic} {scenario} crasher={crasher} expect={row['expect']} events={events_text}"
+    row = runner.Row(name=f"stress-{seed}", cpus=cpus, apic=apic, cpu="max", target="mini", timeout=120.0,
+                     scenario=scenario, crasher=str(crasher), expect=";".join(expect) if expect else "-",
+                     events=runner.parse_events(events_text, f"seed {seed}"))
+    summary = f"{family} cpus={cpus} {apic} {scenario} crasher={crasher} expect={row.expect} events={events_text}"
     return row, summary
 
 

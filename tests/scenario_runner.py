@@ -1,0 +1,576 @@
+"""scenario_runner — boot the reference hypervisor under QEMU (TCG) for each row of
+tests/scenarios.table, crash it, let the kdump kernel judge the dump, and report one line per
+row, then "N passed, N failed". A QEMU exit status of 0, a missing verdict or a timeout is a
+failure. Python 3 standard library only; QMP over a Unix socket for injected events.
+
+The module behind tests/run-scenarios, imported by stress.py, bench.py and demo.py: rows are
+Row records; a run is boot() (QEMU, the console scanned line by line, events injected on
+their triggers), then judge() (the verdict from what the console and QEMU said), then, for a
+Linux row, extract_dump() and check_dump_on_host().
+
+  tests/run-scenarios                 every row
+  tests/run-scenarios NAME...         rows whose name contains any NAME
+  tests/run-scenarios --show NAME     also copy the console to the terminal
+"""
+import argparse
+import dataclasses
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, List, Optional
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TABLE = os.path.join(ROOT, "tests", "scenarios.table")
+BUILD = os.path.join(ROOT, "build")
+HV = os.path.join(BUILD, "hv", "hv.elf32")
+HV_ELF = os.path.join(BUILD, "hv", "hv.elf")
+LINUX_KERNEL = os.path.join(BUILD, "kdump", "linux", "vmlinuz")
+LINUX_INITRD = os.path.join(BUILD, "kdump", "linux", "initramfs.cpio")
+# linux-align16m: the same kernel with its header's kernel_alignment raised to 16 MiB, as
+# distribution kernels built with CONFIG_PHYSICAL_ALIGN=0x1000000 ask (tests/kdump/linux/realign.py)
+TARGETS = {"mini": os.path.join(BUILD, "kdump", "mini.bzImage"), "linux": LINUX_KERNEL,
+           "linux-align16m": os.path.join(BUILD, "kdump", "linux", "vmlinuz-align16m")}
+# The command line kdump users run, plus what our /init needs (one file, shared with the
+# Linux-kdump side-by-side in make bench).
+LINUX_CMDLINE = open(os.path.join(ROOT, "tests", "kdump", "linux", "cmdline")).read().strip()
+# What the kdump kernel must never say about our dump.
+LINUX_BAD = ["not sane", "Exceeded p_memsz", "Zero PT_NOTE entries", "ioremap on RAM",
+             "vmcore not initialized", "Kernel panic"]
+DISK_SIZE = 1 << 30
+COLUMNS = ["name", "cpus", "apic", "cpu", "target", "timeout", "scenario", "crasher", "expect", "events"]
+# isa-debug-exit: QEMU exits with (value << 1) | 1, so a guest can never produce 0.
+MINI_PASS_STATUS = (0x10 << 1) | 1
+MINI_FAIL_STATUS = (0x11 << 1) | 1
+HV_FAIL_STATUS = (0x13 << 1) | 1
+
+
+@dataclasses.dataclass
+class Event:
+    """WHAT@TRIGGER[*COUNT] of the table's events column."""
+    what: str               # nmi | nmistorm | mce
+    cpu: str                # for mce: a CPU number or "crasher"
+    trigger: str            # console text that sets it off
+    count: int = 1
+
+
+@dataclasses.dataclass
+class Row:
+    """One scenario: a line of tests/scenarios.table, or one that stress.py or bench.py makes."""
+    name: str
+    cpus: int
+    apic: str               # xapic | x2apic
+    cpu: str                # QEMU -cpu model
+    target: str             # a key of TARGETS
+    timeout: float          # seconds of host time
+    scenario: str           # halt | spin | nmi
+    crasher: str            # a CPU number or "last"
+    expect: str = "-"       # ';'-separated tokens, or '-'
+    events: List[Event] = dataclasses.field(default_factory=list)
+    halt_on: Optional[str] = None   # passes when the console shows this and no kdump kernel runs
+    qemu_extra: List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def is_linux(self):
+        return self.target.startswith("linux")
+
+    @property
+    def crasher_index(self):
+        return self.cpus - 1 if self.crasher == "last" else int(self.crasher)
+
+    @property
+    def expect_tokens(self):
+        return self.expect.split(";") if self.expect != "-" else []
+
+
+def load_table():
+    rows = []
+    for lineno, line in enumerate(open(TABLE), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        fields = line.split()
+        if len(fields) != len(COLUMNS):
+            sys.exit(f"{TABLE}:{lineno}: {len(fields)} columns, want {len(COLUMNS)}")
+        f = dict(zip(COLUMNS, fields))
+        row = Row(name=f["name"], cpus=int(f["cpus"]), apic=f["apic"], cpu=f["cpu"], target=f["target"],
+                  timeout=float(f["timeout"]), scenario=f["scenario"], crasher=f["crasher"], expect=f["expect"],
+                  events=parse_events(f["events"], f"{TABLE}:{lineno}"))
+        if row.target not in TARGETS:
+            sys.exit(f"{TABLE}:{lineno}: unknown target {row.target}")
+        # expect token halt_on=TEXT: the row passes when the console shows TEXT
+        # ('_' for a space) and no kdump kernel ever runs
+        for tok in row.expect_tokens:
+            if tok.startswith("halt_on="):
+                row.halt_on = tok[len("halt_on="):].replace("_", " ")
+        rows.append(row)
+    names = [r.name for r in rows]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        sys.exit(f"{TABLE}: duplicate rows {sorted(dup)}")
+    return rows
+
+
+# An NMI storm runs from its trigger until the kdump kernel speaks (or this many).
+STORM_MAX = 50000
+STORM_END = ("mini: entered", "Linux version", "VERDICT:")
+
+
+def parse_events(text, where):
+    """events: '-' or ';'-separated WHAT@TRIGGER[*COUNT]: when a console line
+    contains TRIGGER, inject WHAT (nmi: QMP inject-nmi, every CPU through
+    LINT1) COUNT times; nmistorm: inject-nmi back to back from the trigger
+    until the kdump kernel's first line; mce:CPU (a number or "crasher"): an
+    uncorrected machine check into that CPU through HMP mce."""
+    events = []
+    if text == "-":
+        return events
+    for item in text.split(";"):
+        what, _, rest = item.partition("@")
+        trigger, _, count = rest.partition("*")
+        what, _, cpu = what.partition(":")
+        if what not in ("nmi", "nmistorm", "mce") or not trigger or (what == "mce") != bool(cpu):
+            sys.exit(f"{where}: bad event {item!r}")
+        events.append(Event(what, cpu, trigger.replace("_", " "), int(count or 1)))
+    return events
+
+
+# An uncorrected machine check for HMP "mce CPU BANK STATUS MCG_STATUS ADDR MISC": bank 1,
+# MCi_STATUS VAL|UC|EN, MCG_STATUS MCIP|RIPV. QEMU resets the machine if one comes while MCIP is
+# still set ("Previous MCE still in progress"), as a shutdown would on hardware: mce_crash must
+# have cleared it.
+MCE_ARGS = "1 0xb000000000000000 0x5 0 0"
+
+
+def inject_mce(qmp, row, cpu, log):
+    index = row.crasher_index if cpu == "crasher" else int(cpu)
+    reply = qmp.command("human-monitor-command", **{"command-line": f"mce {index} {MCE_ARGS}"})
+    log.write(f"# injected mce into CPU {index}: {json.dumps(reply)}\n")
+    if reply.get("return", None) != "":
+        return f"mce into CPU {index} refused: {json.dumps(reply)}"
+    return None
+
+
+def hv_cmdline(row):
+    args = [f"apic={row.apic}", f"scenario={row.scenario}", f"crash_cpu={row.crasher}"]
+    args += [t for t in row.expect_tokens if not t.startswith("halt_on=")]
+    return " ".join(args)
+
+
+def qemu_command(row, qmp_path, disk_path):
+    cmd = [
+        "qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", row.cpu,
+        "-smp", str(row.cpus), "-m", "512M",
+        "-display", "none", "-no-reboot", "-nodefaults", "-monitor", "none", "-serial", "stdio",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        # two monitors: a QMP socket serves one client at a time, and an NMI
+        # storm keeps its own busy while other events are injected
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        "-qmp", f"unix:{qmp_path}.storm,server=on,wait=off",
+        "-kernel", HV, "-append", hv_cmdline(row),
+    ] + row.qemu_extra
+    # multiboot modules, "file args" each, comma-separated (a comma in args is ",,")
+    if row.is_linux:
+        cmd += ["-initrd", f"{TARGETS[row.target]} {LINUX_CMDLINE.replace(',', ',,')},{LINUX_INITRD}",
+                "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
+    else:
+        cmd += ["-initrd", f"{TARGETS['mini']} console=ttyS0"]
+    return cmd
+
+
+def extract_dump(disk_path, out_path):
+    """vmcore-check copies /proc/vmcore to the disk and puts "CPVMCORE" and the length in
+    the last 16 bytes."""
+    with open(disk_path, "rb") as d:
+        d.seek(-16, 2)
+        trailer = d.read(16)
+        if trailer[:8] != b"CPVMCORE":
+            return None
+        length = int.from_bytes(trailer[8:], "little")
+        d.seek(0)
+        with open(out_path, "wb") as out:
+            while length:
+                chunk = d.read(min(length, 1 << 24))
+                out.write(chunk)
+                length -= len(chunk)
+    return out_path
+
+
+def expected_saved(row):
+    """CPUs whose registers the dump must hold: all but those the row expects absent or timed out."""
+    skip = set()
+    for tok in row.expect_tokens:
+        key, _, val = tok.partition("=")
+        if key in ("cp.timedout", "cp.absent"):
+            skip.update(int(v) for v in val.split(","))
+    return row.cpus - len(skip)
+
+
+def check_dump_on_host(row, dump, log):
+    """readelf -n lists every CPU's notes; gdb opens the dump with one thread per saved CPU and
+    unwinds each through the hypervisor's symbols."""
+    notes = subprocess.run(["readelf", "-n", dump], capture_output=True, text=True).stdout
+    log.write("# readelf -n\n" + notes)
+    prstatus = notes.count("NT_PRSTATUS")
+    cpu_notes = notes.count("(0x43500001)")
+    info_notes = notes.count("(0x43500002)")
+    want = expected_saved(row)
+    if prstatus != want or cpu_notes != row.cpus or info_notes != 1:
+        return (f"readelf -n: {prstatus} NT_PRSTATUS (want {want}), {cpu_notes} CPU notes "
+                f"(want {row.cpus}), {info_notes} crash-info notes")
+    gdb = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", "-ex", "thread apply all bt 8",
+                          HV_ELF, dump], capture_output=True, text=True, timeout=120).stdout
+    log.write("# gdb info threads; thread apply all bt\n" + gdb)
+    threads = [b for b in gdb.split("\nThread ")[1:]]
+    if len(threads) != want:
+        return f"gdb: {len(threads)} threads, want {want}"
+    for t in threads:
+        first = t.split("\n", 1)[0]
+        frame0 = next((ln for ln in t.splitlines() if ln.startswith("#0")), "")
+        if "??" in frame0 or not frame0:
+            return f"gdb: thread {first}: innermost frame has no symbol: {frame0!r}"
+        if "play_role" not in t:
+            return f"gdb: thread {first}: backtrace does not reach the hypervisor's play_role"
+    return None
+
+
+QMP_TIMEOUT = 10
+
+
+class Storm(threading.Thread):
+    """inject-nmi back to back, on its own QMP connection, until stopped."""
+
+    def __init__(self, qmp_path, deadline, log):
+        super().__init__(daemon=True)
+        self.qmp = Qmp(qmp_path, deadline)
+        self.stop = threading.Event()
+        self.count = 0
+        self.log = log
+
+    def run(self):
+        while not self.stop.is_set() and self.count < STORM_MAX:
+            try:
+                self.qmp.command("inject-nmi")
+            except (OSError, ValueError):
+                break
+            self.count += 1
+
+    def finish(self):
+        self.stop.set()
+        # unblock a command waiting for its reply, then let the thread end
+        try:
+            self.qmp.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.join(timeout=5)
+        self.qmp.close()
+        self.log.write(f"# NMI storm: {self.count} inject-nmi\n")
+
+
+class Qmp:
+    """Just enough QMP to inject events."""
+
+    def __init__(self, path, deadline):
+        self.sock = None
+        while time.time() < deadline:
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                self.sock = s
+                break
+            except OSError:
+                time.sleep(0.05)
+        if self.sock:
+            # never wait on QEMU for ever: a QEMU that is exiting may not answer
+            self.sock.settimeout(QMP_TIMEOUT)
+            self.file = self.sock.makefile("rw")
+            self.file.readline()                              # greeting
+            self.command("qmp_capabilities")
+
+    def command(self, name, **arguments):
+        msg = {"execute": name}
+        if arguments:
+            msg["arguments"] = arguments
+        self.file.write(json.dumps(msg) + "\n")
+        self.file.flush()
+        while True:
+            line = self.file.readline()
+            if not line:
+                raise OSError("QMP connection closed")
+            reply = json.loads(line)
+            if "return" in reply or "error" in reply:
+                return reply
+
+    def close(self):
+        if self.sock:
+            self.sock.close()
+
+
+@dataclasses.dataclass
+class Boot:
+    """What one QEMU run of a row left: its status, the console's marks and verdict."""
+    status: int
+    timed_out: bool
+    marks: dict             # crash, init, verdict (host times), bad, halted, refused, storm
+    verdict: Optional[str]  # the VERDICT: line, if any
+    pending: List[Event]    # events whose trigger never came
+    elapsed: float
+    log_path: str
+    disk_path: str
+    dump_path: str
+
+
+def scan_console(row, line, marks):
+    """Note what a console line says about the run: when the crash and the kdump kernel's /init
+    came, the verdict, a complaint from Linux, crashpath saying it halts."""
+    if line.startswith("VERDICT:"):
+        marks.setdefault("verdict", time.time())
+    if "crashpath: CPU" in line and "crashing" in line:
+        marks.setdefault("crash", time.time())
+    if "kdump: /init reached" in line:
+        marks.setdefault("init", time.time())
+    if row.is_linux and any(b in line for b in LINUX_BAD):
+        marks.setdefault("bad", line.strip())
+    if row.halt_on and row.halt_on in line:
+        marks.setdefault("halted", line.strip())
+
+
+class Injector:
+    """The row's events, each injected once when its trigger shows on the console."""
+
+    def __init__(self, row, qmp_path, log):
+        self.row, self.qmp_path, self.log = row, qmp_path, log
+        self.pending = list(row.events)
+        self.qmp = None
+        self.storm = None
+
+    def on_line(self, line, deadline, marks):
+        if self.storm and any(t in line for t in STORM_END):
+            self.storm.finish()
+            marks["storm"] = self.storm.count
+            self.storm = None
+        for ev in [e for e in self.pending if e.trigger in line]:
+            self.pending.remove(ev)
+            problem = self.inject(ev, deadline)
+            if problem:
+                marks.setdefault("refused", problem)
+
+    def inject(self, ev, deadline):
+        try:
+            if ev.what == "nmistorm":
+                self.storm = Storm(self.qmp_path + ".storm", deadline, self.log)
+                self.storm.start()
+                return None
+            if self.qmp is None:
+                self.qmp = Qmp(self.qmp_path, deadline)
+            if ev.what == "mce":
+                return inject_mce(self.qmp, self.row, ev.cpu, self.log)
+            for _ in range(ev.count):
+                reply = self.qmp.command("inject-nmi")
+                self.log.write(f"# injected nmi: {json.dumps(reply)}\n")
+        except (OSError, ValueError) as e:
+            # QEMU went away or stopped answering: the row cannot pass
+            self.log.write(f"# QMP failed: {e}\n")
+            return f"QMP {ev.what} failed: {e}"
+        return None
+
+    def finish(self, marks):
+        if self.storm:
+            self.storm.finish()
+            marks["storm"] = self.storm.count
+        if self.qmp:
+            self.qmp.close()
+
+
+def fresh_paths(row):
+    out_dir = os.path.join(BUILD, "scenarios")
+    os.makedirs(out_dir, exist_ok=True)
+    base = os.path.join(out_dir, row.name)
+    for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore"):
+        if os.path.exists(stale):
+            os.unlink(stale)
+    return base + ".log", base + ".qmp", base + ".disk", base + ".vmcore"
+
+
+def boot(row, show, progress=None):
+    """Run QEMU for the row until it exits or times out, scanning its console and injecting
+    its events on their triggers."""
+    log_path, qmp_path, disk_path, dump_path = fresh_paths(row)
+    if row.is_linux:
+        with open(disk_path, "wb") as d:
+            d.truncate(DISK_SIZE)
+    cmd = qemu_command(row, qmp_path, disk_path)
+    start = time.time()
+    marks = {}
+    deadline = start + row.timeout
+    verdict = None
+    with open(log_path, "w") as log:
+        log.write("# " + " ".join(cmd) + "\n")
+        injector = Injector(row, qmp_path, log)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        buf = b""
+        timed_out = False
+        while True:
+            left = deadline - time.time()
+            if left <= 0:
+                timed_out = True
+                break
+            ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode("utf-8", "replace").rstrip("\r")
+                log.write(line + "\n")
+                if show:
+                    print("  | " + line, flush=True)
+                if progress:
+                    progress(line)
+                if line.startswith("VERDICT:"):
+                    verdict = line
+                halted_before = "halted" in marks
+                scan_console(row, line, marks)
+                if "halted" in marks and not halted_before:
+                    # crashpath said it halts: give a kdump kernel a moment to prove it wrong
+                    deadline = min(deadline, time.time() + 2)
+                injector.on_line(line, deadline, marks)
+        injector.finish(marks)
+        if timed_out:
+            os.killpg(proc.pid, signal.SIGKILL)
+            if "halted" in marks:
+                timed_out = False
+        try:
+            status = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            status = proc.wait()
+        if buf:
+            log.write(buf.decode("utf-8", "replace") + "\n")
+        log.write(f"# exit status {status}, {time.time() - start:.1f} s\n")
+    return Boot(status, timed_out, marks, verdict, injector.pending, time.time() - start, log_path,
+                disk_path, dump_path)
+
+
+def judge(row, b):
+    """The row's verdict from one boot: (passed, what to say)."""
+    marks, verdict, status = b.marks, b.verdict, b.status
+    if b.timed_out:
+        return False, f"timeout after {row.timeout:.0f} s"
+    if status == 0:
+        return False, "QEMU exited with status 0 (no debug-exit from the guest)"
+    if "halted" in marks:
+        # a row whose expected end is crashpath refusing to jump: no kdump kernel may run
+        if verdict is not None or "init" in marks:
+            return False, "a kdump kernel ran although crashpath should have halted"
+        return True, f"halted as expected: {marks['halted']}"
+    if verdict is None:
+        return False, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict (QEMU status {status})"
+    if b.pending:
+        return False, f"event never triggered: {b.pending[0].trigger!r}"
+    if "refused" in marks:
+        return False, marks["refused"]
+    if not verdict.startswith("VERDICT: PASS") or status != MINI_PASS_STATUS:
+        return False, f"{verdict[len('VERDICT: '):]} (QEMU status {status})"
+    if "bad" in marks:
+        return False, f"kdump kernel complained: {marks['bad']}"
+    what = verdict[len("VERDICT: PASS "):]
+    if "storm" in marks:
+        what += f"; {marks['storm']} NMIs injected"
+    return True, what
+
+
+def judge_linux_dump(row, b):
+    """A Linux row's dump, copied out of the guest and read on the host: (passed, what to add)."""
+    if not extract_dump(b.disk_path, b.dump_path):
+        return False, "no dump on the disk"
+    os.unlink(b.disk_path)
+    with open(b.log_path, "a") as log:
+        problem = check_dump_on_host(row, b.dump_path, log)
+    if problem:
+        return False, problem
+    what = "; readelf and gdb agree"
+    if "crash" in b.marks and "init" in b.marks:
+        what += (f"; crash to /init {b.marks['init'] - b.marks['crash']:.1f} s, "
+                 f"to verdict {b.marks['verdict'] - b.marks['crash']:.1f} s")
+    return True, what
+
+
+def run_row(row, show, progress: Optional[Callable[[str], None]] = None):
+    """One row: boot, judge, and for Linux the dump on the host. Returns (passed, what, seconds,
+    console log path)."""
+    b = boot(row, show, progress)
+    ok, what = judge(row, b)
+    if ok and row.is_linux and "halted" not in b.marks:
+        ok, more = judge_linux_dump(row, b)
+        what = what + more if ok else more
+    return ok, what, b.elapsed, b.log_path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="run rows whose name contains one of these")
+    ap.add_argument("--show", action="store_true", help="copy each console to the terminal")
+    ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = ap.parse_args()
+    rows = load_table()
+    if args.names:
+        rows = [r for r in rows if any(n in r.name for n in args.names)]
+        if not rows:
+            sys.exit(f"run-scenarios: no row matches {args.names}")
+    if args.list:
+        for r in rows:
+            print(r.name)
+        return 0
+    needed = [HV] + [TARGETS[r.target] for r in rows]
+    if any(r.is_linux for r in rows):
+        needed += [LINUX_INITRD, HV_ELF]
+    for path in needed:
+        if not os.path.exists(path):
+            sys.exit(f"run-scenarios: {path} missing (make hv mini linux-kdump)")
+    passed = failed = 0
+    results = {}
+    for row in rows:
+        ok, what, elapsed, log_path = run_row(row, args.show)
+        results[row.name] = ok
+        if ok:
+            passed += 1
+            print(f"PASS {row.name:28s} {elapsed:5.1f} s  {what}", flush=True)
+        else:
+            failed += 1
+            print(f"FAIL {row.name:28s} {elapsed:5.1f} s  {what}  (console: {os.path.relpath(log_path, ROOT)})",
+                  flush=True)
+    print_matrix(rows, results)
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed or not passed else 0
+
+
+def print_matrix(rows, results):
+    """Rows x APIC mode: a row named BASE-xapic / BASE-x2apic (the mode the
+    reference hypervisor ran in) is one line; '-' where the row has no such
+    mode (it applies to one only), the result otherwise."""
+    order, cells = [], {}
+    for row in rows:
+        base = row.name
+        for suffix in ("-xapic", "-x2apic"):
+            if base.endswith(suffix):
+                base = base[: -len(suffix)]
+        if base not in cells:
+            order.append(base)
+            cells[base] = {}
+        cells[base][row.apic] = "PASS" if results[row.name] else "FAIL"
+    width = max(len(b) for b in order)
+    print(f"{'':{width}}  xAPIC  x2APIC")
+    for base in order:
+        c = cells[base]
+        print(f"{base:{width}}  {c.get('xapic', '-'):5}  {c.get('x2apic', '-'):6}")
