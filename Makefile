@@ -138,7 +138,7 @@ $(BUILD)/unit/%.o: $(UNIT_DIR)/%.asm
 	@mkdir -p $(dir $@)
 	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
-$(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) tests/kdump/check.h include/crashpath.h $(wildcard include/cp/*.h)
+$(UNIT_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DIR)/*.h) tests/kdump/check.h tests/kdump/marks.h include/crashpath.h $(wildcard include/cp/*.h)
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) $(UNIT_CFLAGS) -o $@ $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS)
@@ -163,11 +163,11 @@ HV_ELF := $(BUILD)/hv/hv.elf
 HV_BOOT := $(BUILD)/hv/hv.elf32
 HV_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
 	-isystem $(shell $(CC) -print-file-name=include) -mcmodel=kernel -mno-red-zone \
-	-mgeneral-regs-only -fno-pic -fno-stack-protector -fno-omit-frame-pointer -Iinclude
+	-mgeneral-regs-only -fno-pic -fno-stack-protector -fno-omit-frame-pointer -Iinclude -Itests/kdump
 HV_OBJS := $(patsubst $(HV_DIR)/%.c,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.c)) \
 	$(patsubst $(HV_DIR)/%.asm,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.asm))
 
-$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h include/crashpath.h
+$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
@@ -200,12 +200,12 @@ $(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.asm
 	@mkdir -p $(dir $@)
 	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
 
-$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c tests/kdump/check.h include/crashpath.h
+$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
 
-$(BUILD)/kdump/mini/check.o: tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+$(BUILD)/kdump/mini/check.o: tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
@@ -235,7 +235,7 @@ $(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh
 	@echo "  FETCH   Debian kernel and busybox-static"
 	$(Q)bash $(LINUX_DIR)/fetch.sh $(LINUX_OUT)
 
-$(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+$(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -static -O2 -g -Wall -Wextra -Werror -Iinclude -Itests/kdump -o $@ \
@@ -327,7 +327,7 @@ $(FUZZ_DIR)/fuzz_bzimage: tests/fuzz/fuzz_bzimage.c $(UNIT_LIB_C) $(UNIT_DIR)/si
 	@echo "  FUZZ    $@"
 	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_bzimage.c $(UNIT_LIB_C) $(UNIT_DIR)/sim_hw.c $(FUZZ_ASM_OBJS)
 
-$(FUZZ_DIR)/fuzz_dumpcheck: tests/fuzz/fuzz_dumpcheck.c tests/kdump/check.c tests/kdump/check.h include/crashpath.h
+$(FUZZ_DIR)/fuzz_dumpcheck: tests/fuzz/fuzz_dumpcheck.c tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)clang $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_dumpcheck.c tests/kdump/check.c

@@ -131,17 +131,15 @@ section .text
     pop rdi
 %endmacro
 
-; void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready): never
-; returns. Spins with interrupts off and r8..r15 = 0x5e00000000000000 |
-; cpu << 16 | register number, the values the verifier expects in this CPU's
-; NT_PRSTATUS; *ready is set once they are loaded, so an NMI sent after it
-; finds RIP in hv_spin_loop .. hv_spin_loop_end.
+; void hv_spin_sentinels(uint64_t sentinel_base, volatile uint32_t *ready): never
+; returns. Spins with interrupts off and r8..r15 = sentinel_base + register
+; number (mark_sentinel in tests/kdump/marks.h), the values the verifier
+; expects in this CPU's NT_PRSTATUS; *ready is set once they are loaded, so an
+; NMI sent after it finds RIP in hv_spin_loop .. hv_spin_loop_end.
 FUNC hv_spin_sentinels
     cli
     PAINT_STACK
-    mov rax, 0x5e00000000000000
-    shl rdi, 16
-    or rax, rdi
+    mov rax, rdi
     lea r8, [rax + 8]
     lea r9, [rax + 9]
     lea r10, [rax + 10]
@@ -159,7 +157,7 @@ global hv_spin_loop_end
 hv_spin_loop_end:
 hv_spin_sentinels.end:
 
-; void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp): as
+; void hv_spin_sentinels_on(uint64_t sentinel_base, volatile uint32_t *ready, void *rsp): as
 ; hv_spin_sentinels, on the stack at rsp (scenario ist_canary_cpu: a victim that runs on its
 ; own NMI or #MC IST stack when the shootdown comes, canaries above rsp).
 FUNC hv_spin_sentinels_on
@@ -167,15 +165,13 @@ FUNC hv_spin_sentinels_on
     jmp hv_spin_sentinels
 hv_spin_sentinels_on.end:
 
-; void hv_spin_wrecked(uint64_t cpu, volatile uint32_t *ready, uint64_t rsp): as
+; void hv_spin_wrecked(uint64_t sentinel_base, volatile uint32_t *ready, uint64_t rsp): as
 ; hv_spin_sentinels, but on RSP = rsp, where nothing can be pushed: an unmapped guard page (a
 ; stack that overflowed), or a non-canonical address (CPL 0 on a guest's RSP, the SYSCALL
 ; window). Nothing is painted; the stack is never touched. Scenario wreck_cpu.
 FUNC hv_spin_wrecked
     cli
-    mov rax, 0x5e00000000000000
-    shl rdi, 16
-    or rax, rdi
+    mov rax, rdi
     lea r8, [rax + 8]
     lea r9, [rax + 9]
     lea r10, [rax + 10]

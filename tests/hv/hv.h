@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "crashpath.h"
+#include "marks.h"          /* tests/kdump/marks.h: what the dump checker looks for */
 
 #define HV_MAX_CPUS 256
 #define KERNEL_VMA 0xffffffff80000000ull
@@ -16,7 +17,6 @@
 #define IST_SIZE 4096
 
 /* The canaries a victim on its IST stack keeps above RSP (checked in the dump). */
-#define CP_CANARY(cpu, i) (0xca4a000000000000ull | (uint64_t)(cpu) << 16 | (uint64_t)(i))
 
 /* Exit codes through isa-debug-exit (QEMU exits with code << 1 | 1). */
 #define HV_EXIT_FAIL 0x13
@@ -143,13 +143,13 @@ void lapic_eoi(void);
 /* ---- entry.asm ---- */
 void hv_wakeup_entry(void);
 extern const uint64_t hv_vector_stubs[32];
-__attribute__((noreturn)) void hv_spin_sentinels(uint64_t cpu, volatile uint32_t *ready);
+__attribute__((noreturn)) void hv_spin_sentinels(uint64_t sentinel_base, volatile uint32_t *ready);
 __attribute__((noreturn)) void hv_halt_forever(volatile uint32_t *ready);
 extern const char hv_spin_loop[], hv_spin_loop_end[];
 /* hv.ld: the range crashpath's own code was linked into. */
 extern const char __crashpath_text[], __crashpath_text_end[];
-__attribute__((noreturn)) void hv_spin_sentinels_on(uint64_t cpu, volatile uint32_t *ready, void *rsp);
-__attribute__((noreturn)) void hv_spin_wrecked(uint64_t cpu, volatile uint32_t *ready, uint64_t rsp);
+__attribute__((noreturn)) void hv_spin_sentinels_on(uint64_t sentinel_base, volatile uint32_t *ready, void *rsp);
+__attribute__((noreturn)) void hv_spin_wrecked(uint64_t sentinel_base, volatile uint32_t *ready, uint64_t rsp);
 uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready);
 void hv_guest_loop(void);
 __attribute__((noreturn)) void hv_clgi_loop(volatile uint32_t *ready, uint64_t ticks);

@@ -14,8 +14,6 @@ extern const uint8_t __image_phys[], __image_virt[], __image_end[];
 
 /* Low memory the scenario marks before the crash; the kdump kernel reuses
  * it, so the verifier must find the marks through the backup. */
-#define LOWMEM_MARK 0x70000ull
-#define LOWMEM_MARK_SIZE 4096u
 
 enum scenario { SC_HALT, SC_SPIN, SC_NMI };
 
@@ -175,17 +173,16 @@ static void configure_crashpath(void)
 }
 
 /* Scenario ist_canary_cpu=N: CPU N runs on its own NMI (or #MC) IST stack,
- * CANARY_QWORDS below the top, with canaries above RSP. With the IST gone
+ * MARK_CANARY_QWORDS below the top, with canaries above RSP. With the IST gone
  * from the gate, the shootdown NMI (or a machine check) pushes its frame
  * below RSP; with the IST still there, it lands on the stack top and
  * destroys them. The verifier checks them in the dump. */
-#define CANARY_QWORDS 32
 
 static uint64_t *ist_canaries(struct hv_cpu *c)
 {
     uint8_t *stack = run.ist_kind == 'm' ? c->ist_mc : c->ist_nmi;
 
-    return (uint64_t *)(void *)(stack + IST_SIZE) - CANARY_QWORDS;
+    return (uint64_t *)(void *)(stack + IST_SIZE) - MARK_CANARY_QWORDS;
 }
 
 __attribute__((noreturn)) static void spin_on_ist(struct hv_cpu *c)
@@ -193,9 +190,9 @@ __attribute__((noreturn)) static void spin_on_ist(struct hv_cpu *c)
     uint64_t *canary = ist_canaries(c);
 
     __asm__ volatile("cli");
-    for (uint32_t i = 0; i < CANARY_QWORDS; i++)
-        canary[i] = CP_CANARY(c->index, i);
-    hv_spin_sentinels_on(c->index, &c->role_ready, canary);
+    for (uint32_t i = 0; i < MARK_CANARY_QWORDS; i++)
+        canary[i] = mark_canary(c->index, i);
+    hv_spin_sentinels_on(mark_sentinel(c->index, 0), &c->role_ready, canary);
 }
 
 /* The kdump command line: the module's own, then what the verifier checks,
@@ -205,7 +202,7 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
     const char *p = platform.cmdline;
     size_t n = hv_snprintf(out, size, "%s cp.cpus=%u cp.crasher=%u cp.reason=scenario-%s cp.lowmem=0x%lx "
                                       "cp.paint=2048 cp.spin=0x%lx-0x%lx",
-                           base, hv_nr_cpus, run.crasher, run.name, (uint64_t)LOWMEM_MARK,
+                           base, hv_nr_cpus, run.crasher, run.name, (uint64_t)MARK_LOWMEM_ADDR,
                            (uint64_t)(uintptr_t)hv_spin_loop, (uint64_t)(uintptr_t)hv_spin_loop_end);
 
     n += hv_snprintf(out + n, size - n, " cp.lib=0x%lx-0x%lx", (uint64_t)(uintptr_t)__crashpath_text,
@@ -296,10 +293,10 @@ static void load_kdump(void)
 
 static void mark_low_memory(void)
 {
-    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)LOWMEM_MARK;
+    volatile uint8_t *p = (volatile uint8_t *)(uintptr_t)MARK_LOWMEM_ADDR;
 
-    for (uint32_t i = 0; i < LOWMEM_MARK_SIZE; i++)
-        p[i] = (uint8_t)((i * 0x9e3779b1u) >> 24 ^ i);
+    for (uint32_t i = 0; i < MARK_LOWMEM_SIZE; i++)
+        p[i] = mark_lowmem_byte(i);
 }
 
 static void wait_for_victims(void)
@@ -373,7 +370,7 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
     if (c->index == run.ist_cpu)
         spin_on_ist(c);
     if (c->index == run.wreck_cpu)
-        hv_spin_wrecked(c->index, &c->role_ready, run.wreck_rsp);
+        hv_spin_wrecked(mark_sentinel(c->index, 0), &c->role_ready, run.wreck_rsp);
     if (c->index == run.clgi_cpu) {
         svm_enable(c);
         hv_clgi_loop(&c->role_ready, platform.tsc_khz * 50);     /* GIF=0 for 50 ms at a time */
@@ -390,7 +387,7 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
     }
     if (run.scenario == SC_HALT)
         hv_halt_forever(&c->role_ready);
-    hv_spin_sentinels(c->index, &c->role_ready);
+    hv_spin_sentinels(mark_sentinel(c->index, 0), &c->role_ready);
 }
 
 void hv_exception(struct crashpath_regs *frame, uint64_t vector)

@@ -477,7 +477,7 @@ static void check_cpu(struct ctx *c, uint32_t i)
             /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
             uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
 
-            if (s->regs[idx] != check_sentinel(i, r)) {
+            if (s->regs[idx] != mark_sentinel(i, r)) {
                 fail_msg(c, "sentinel register lost: cpu, value", i, s->regs[idx]);
                 break;
             }
@@ -536,7 +536,7 @@ static void check_lowmem(struct ctx *c, const struct phdr *ph, uint32_t n)
         if (rd(c, p->offset + (c->e->lowmem - p->paddr), page, sizeof(page)))
             return;
         for (uint32_t b = 0; b < sizeof(page); b++)
-            if (page[b] != check_lowmem_byte(b)) {
+            if (page[b] != mark_lowmem_byte(b)) {
                 fail_msg(c, "low-memory mark lost at offset, byte", b, page[b]);
                 return;
             }
@@ -594,15 +594,15 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
  * top (a gate that kept its IST) would have overwritten the highest ones. */
 static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
 {
-    uint64_t v[CHECK_CANARY_QWORDS], off;
+    uint64_t v[MARK_CANARY_QWORDS], off;
     uint32_t cpu = c->e->canary_cpu - 1;
 
     if (vaddr_to_offset(ph, n, c->e->canary_va, sizeof(v), &off) || rd(c, off, v, sizeof(v))) {
         fail_msg(c, "IST canaries not in the dump: cpu, address", cpu, c->e->canary_va);
         return;
     }
-    for (uint32_t i = 0; i < CHECK_CANARY_QWORDS; i++)
-        if (v[i] != check_canary(cpu, i)) {
+    for (uint32_t i = 0; i < MARK_CANARY_QWORDS; i++)
+        if (v[i] != mark_canary(cpu, i)) {
             fail_msg(c, "IST stack canary overwritten (a frame landed on the IST top): cpu, qword", cpu, i);
             return;
         }

@@ -68,23 +68,7 @@ void check_parse_cmdline(const char *cmdline, struct check_expect *e);
 void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
                 void (*say)(const char *line));
 
-/* The 4 KiB mark the reference hypervisor writes at cp.lowmem before it crashes. */
-static inline uint8_t check_lowmem_byte(uint32_t i)
-{
-    return (uint8_t)(((i * 0x9e3779b1u) >> 24) ^ i);
-}
-
-/* The value the reference hypervisor's spinning CPU i keeps in register rN. */
-static inline uint64_t check_sentinel(uint32_t cpu, uint32_t reg)
-{
-    return 0x5e00000000000000ull | (uint64_t)cpu << 16 | reg;
-}
-
-/* The canaries the reference hypervisor's IST-stack victim keeps above its RSP. */
-#define CHECK_CANARY_QWORDS 32u
-static inline uint64_t check_canary(uint32_t cpu, uint32_t i)
-{
-    return 0xca4a000000000000ull | (uint64_t)cpu << 16 | i;
-}
+/* The lowmem pattern, sentinels and canaries: marks.h, shared with the reference hypervisor. */
+#include "marks.h"
 
 #endif
