@@ -156,9 +156,31 @@ def inject_mce(qmp, row, cpu, log):
     return None
 
 
+def mce_expectations(row):
+    """What the row's machine checks make the dump show, derived from the events themselves:
+    every CPU hit counts one in its note (cp.mce), and a victim hit after parking, whose #MC
+    handler IRETs, is re-entered by its queued self-NMI (cp.reentered); the crasher never is."""
+    hit = []
+    for ev in row.events:
+        if ev.what == "mce":
+            cpu = row.crasher_index if ev.cpu == "crasher" else int(ev.cpu)
+            if cpu not in hit:
+                hit.append(cpu)
+    if not hit:
+        return []
+    victims = [c for c in hit if c != row.crasher_index]
+    tokens = ["cp.mce=" + ",".join(map(str, hit))]
+    if victims:
+        tokens.append("cp.reentered=" + ",".join(map(str, victims)))
+    return tokens
+
+
 def hv_cmdline(row):
+    """The reference hypervisor's command line: the row's knobs, which the hypervisor turns into
+    the dump's expectations itself, and what the events imply."""
     args = [f"apic={row.apic}", f"scenario={row.scenario}", f"crash_cpu={row.crasher}"]
     args += [t for t in row.expect_tokens if not t.startswith("halt_on=")]
+    args += mce_expectations(row)
     return " ".join(args)
 
 
@@ -201,28 +223,21 @@ def extract_dump(disk_path, out_path):
     return out_path
 
 
-def expected_saved(row):
-    """CPUs whose registers the dump must hold: all but those the row expects absent or timed out."""
-    skip = set()
-    for tok in row.expect_tokens:
-        key, _, val = tok.partition("=")
-        if key in ("cp.timedout", "cp.absent"):
-            skip.update(int(v) for v in val.split(","))
-    return row.cpus - len(skip)
-
-
-def check_dump_on_host(row, dump, log):
-    """readelf -n lists every CPU's notes; gdb opens the dump with one thread per saved CPU and
-    unwinds each through the hypervisor's symbols."""
+def check_dump_on_host(row, dump, guest_notes, log):
+    """readelf -n counts the notes vmcore-check counted inside the kdump kernel (guest_notes:
+    NT_PRSTATUS, crashpath CPU notes), every CPU with a crashpath note; gdb opens the dump with
+    one thread per saved CPU and unwinds each through the hypervisor's symbols."""
     notes = subprocess.run(["readelf", "-n", dump], capture_output=True, text=True).stdout
     log.write("# readelf -n\n" + notes)
     prstatus = notes.count("NT_PRSTATUS")
     cpu_notes = notes.count("(0x43500001)")
     info_notes = notes.count("(0x43500002)")
-    want = expected_saved(row)
-    if prstatus != want or cpu_notes != row.cpus or info_notes != 1:
-        return (f"readelf -n: {prstatus} NT_PRSTATUS (want {want}), {cpu_notes} CPU notes "
-                f"(want {row.cpus}), {info_notes} crash-info notes")
+    if guest_notes is None:
+        return "vmcore-check did not say how many notes it saw"
+    want, want_cpu = guest_notes
+    if prstatus != want or cpu_notes != want_cpu or cpu_notes != row.cpus or info_notes != 1:
+        return (f"readelf -n: {prstatus} NT_PRSTATUS (vmcore-check saw {want}), {cpu_notes} CPU notes "
+                f"(vmcore-check saw {want_cpu}, {row.cpus} CPUs), {info_notes} crash-info notes")
     gdb = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", "-ex", "thread apply all bt 8",
                           HV_ELF, dump], capture_output=True, text=True, timeout=120).stdout
     log.write("# gdb info threads; thread apply all bt\n" + gdb)
@@ -334,6 +349,9 @@ def scan_console(row, line, marks):
         marks.setdefault("crash", time.time())
     if "kdump: /init reached" in line:
         marks.setdefault("init", time.time())
+    if line.startswith("vmcore-check: NOTES "):
+        f = dict(kv.split("=") for kv in line.split("NOTES ", 1)[1].split())
+        marks["notes"] = (int(f["prstatus"]), int(f["cpu"]))
     if row.is_linux and any(b in line for b in LINUX_BAD):
         marks.setdefault("bad", line.strip())
     if row.halt_on and row.halt_on in line:
@@ -496,7 +514,7 @@ def judge_linux_dump(row, b):
         return False, "no dump on the disk"
     os.unlink(b.disk_path)
     with open(b.log_path, "a") as log:
-        problem = check_dump_on_host(row, b.dump_path, log)
+        problem = check_dump_on_host(row, b.dump_path, b.marks.get("notes"), log)
     if problem:
         return False, problem
     what = "; readelf and gdb agree"

@@ -33,6 +33,7 @@ static struct {
     char ist_kind;              /* 'n' (NMI IST) or 'm' (#MC IST) */
     int svm;                    /* every other victim runs an SVM guest, NMIs intercepted */
     uint32_t clgi_cpu;          /* a victim that holds GIF=0 for stretches (SVM) */
+    int corrupt_jump;           /* the loaded kernel is corrupted and crashpath told to jump anyway */
     uint32_t wreck_cpu;         /* a victim spinning on a stack nothing can be pushed on */
     uint64_t wreck_rsp;
     volatile uint32_t at_line;  /* crashers ready at the shared start line */
@@ -72,6 +73,7 @@ static void parse_scenario(void)
     if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
         hv_fail("stuck_cpu %u: not a victim", run.stuck);
     run.stuck_ms = cmdline_get("stuck_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
+    run.nostart = cmdline_get("nostart", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     /* wreck_cpu=N wreck=guard|noncanonical: CPU N spins with RSP at the top
      * of the unmapped page 0 (a stack overflowed into its guard page) or at
      * a non-canonical address (CPL 0 on a guest's RSP) */
@@ -83,6 +85,8 @@ static void parse_scenario(void)
     run.ist_kind = cmdline_get("ist_canary", buf, sizeof(buf)) && buf[0] == 'm' ? 'm' : 'n';
     if (run.ist_cpu != NO_CPU && (run.ist_cpu >= hv_nr_cpus || run.ist_cpu == run.crasher))
         hv_fail("ist_canary_cpu %u: not a victim", run.ist_cpu);
+    run.corrupt_jump = cmdline_get("corrupt_kdump", buf, sizeof(buf)) &&
+                       cmdline_get("kdump_if_corrupt", buf, sizeof(buf)) && buf[0] == 'j';
     run.svm = cmdline_get("svm", buf, sizeof(buf)) && buf[0] == '1';
     run.clgi_cpu = cmdline_get("clgi_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     if (run.clgi_cpu != NO_CPU && (run.clgi_cpu >= hv_nr_cpus || run.clgi_cpu == run.crasher))
@@ -209,6 +213,20 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
                      (uint64_t)(uintptr_t)__crashpath_text_end);
     if (run.scenario != SC_HALT)
         n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
+    /* What the dump must show follows from what this run does, so each
+     * expectation is derived here from its knob, never written twice. */
+    if (run.stuck != NO_CPU)     /* stuck in its NMI handler: given up on, or answering late */
+        n += hv_snprintf(out + n, size - n, " cp.%s=%u", run.stuck_ms ? "late" : "timedout", run.stuck);
+    if (run.nostart != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.absent=%u", run.nostart);
+    if (run.crasher2 != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.crasher2=%u", run.crasher2);
+    if (run.to_x2apic != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.x2apic_cpu=%u", run.to_x2apic);
+    if (gp_hook_cpu != NO_CPU)
+        n += hv_snprintf(out + n, size - n, " cp.faulted=%u", gp_hook_cpu);
+    if (run.corrupt_jump)       /* entered anyway: the note must say the kernel was corrupt */
+        n += hv_snprintf(out + n, size - n, " cp.corrupt=1");
     if (run.wreck_cpu != NO_CPU)
         n += hv_snprintf(out + n, size - n, " cp.wrecked=%u:0x%lx", run.wreck_cpu, run.wreck_rsp);
     if (run.ist_cpu != NO_CPU)

@@ -124,6 +124,8 @@ int main(int argc, char **argv)
     if (vmcore_fd < 0)
         finish(0, "no /proc/vmcore: the kernel rejected the ELF core header");
     check_dump(&reader, &expect, &result, say);
+    /* What the host's readelf must count in the copied dump too. */
+    printf("vmcore-check: NOTES prstatus=%u cpu=%u\n", result.prstatus, result.cpu_notes);
     check_report_bench(&result, expect.cpus, say);
     copy_dump(disk);
     if (result.failures)
