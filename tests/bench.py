@@ -56,8 +56,8 @@ def one_run(cpus, send, clock, index):
             f = dict(kv.split("=") for kv in line.split("STACK ", 1)[1].split())
             seen.setdefault("stacks", {})[int(f["cpu"])] = int(f["bytes"])
 
-    ok, what, elapsed, log_path = runner.run_row(row, False, watch)
-    if not ok or "bench" not in seen:
+    rank, what, elapsed, log_path = runner.run_row(row, False, watch)
+    if rank != runner.PASS or "bench" not in seen:
         raise SystemExit(f"bench: run {row.name} failed: {what} (console: {log_path})")
     b = {k: int(v) for k, v in seen["bench"].items()}
     us = lambda ticks: ticks * 1000.0 / b["khz"]
@@ -89,8 +89,8 @@ def crashpath_to_init(cpus, index):
         if "kdump: /init reached" in line:
             seen.setdefault("init", time.time())
 
-    ok, what, elapsed, log_path = runner.run_row(row, False, watch)
-    if not ok or len(seen) != 2:
+    rank, what, elapsed, log_path = runner.run_row(row, False, watch)
+    if rank != runner.PASS or len(seen) != 2:
         raise SystemExit(f"bench: {row.name} failed: {what} (console: {log_path})")
     dump = os.path.join(runner.BUILD, "scenarios", row.name + ".vmcore")
     if os.path.exists(dump):

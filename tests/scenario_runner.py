@@ -47,7 +47,12 @@ COLUMNS = ["name", "cpus", "apic", "cpu", "target", "timeout", "scenario", "cras
 # isa-debug-exit: QEMU exits with (value << 1) | 1, so a guest can never produce 0.
 MINI_PASS_STATUS = (0x10 << 1) | 1
 MINI_FAIL_STATUS = (0x11 << 1) | 1
+HV_SKIP_STATUS = (0x12 << 1) | 1       # tests/hv: the CPU model lacks a feature the row needs
 HV_FAIL_STATUS = (0x13 << 1) | 1
+# How a row ends, ranked as XTF ranks its tests: PASS; SKIP, the CPU model cannot run it (no
+# SVM, VMX or CET); FAIL, crashpath or the row's expectation failed; ERROR, the harness itself
+# broke (QEMU missing, QMP gone). The closing line counts ERROR among the failed.
+PASS, SKIP, FAIL, ERROR = "PASS", "SKIP", "FAIL", "ERROR"
 
 
 @dataclasses.dataclass
@@ -331,7 +336,7 @@ class Boot:
     """What one QEMU run of a row left: its status, the console's marks and verdict."""
     status: int
     timed_out: bool
-    marks: dict             # crash, init, verdict (host times), bad, halted, refused, storm
+    marks: dict             # crash, init, verdict (host times), bad, halted, skip, notes, refused, storm
     verdict: Optional[str]  # the VERDICT: line, if any
     pending: List[Event]    # events whose trigger never came
     elapsed: float
@@ -356,6 +361,8 @@ def scan_console(row, line, marks):
         marks.setdefault("bad", line.strip())
     if row.halt_on and row.halt_on in line:
         marks.setdefault("halted", line.strip())
+    if line.startswith("hv: SKIP: "):
+        marks.setdefault("skip", line[len("hv: SKIP: "):].strip())
 
 
 class Injector:
@@ -481,31 +488,35 @@ def boot(row, show, progress=None):
 
 
 def judge(row, b):
-    """The row's verdict from one boot: (passed, what to say)."""
+    """The row's verdict from one boot: (rank, what to say)."""
     marks, verdict, status = b.marks, b.verdict, b.status
+    if status == HV_SKIP_STATUS and "skip" in marks:
+        return SKIP, marks["skip"]
+    if "refused" in marks and marks["refused"].startswith("QMP"):
+        return ERROR, marks["refused"]
     if b.timed_out:
-        return False, f"timeout after {row.timeout:.0f} s"
+        return FAIL, f"timeout after {row.timeout:.0f} s"
     if status == 0:
-        return False, "QEMU exited with status 0 (no debug-exit from the guest)"
+        return FAIL, "QEMU exited with status 0 (no debug-exit from the guest)"
     if "halted" in marks:
         # a row whose expected end is crashpath refusing to jump: no kdump kernel may run
         if verdict is not None or "init" in marks:
-            return False, "a kdump kernel ran although crashpath should have halted"
-        return True, f"halted as expected: {marks['halted']}"
+            return FAIL, "a kdump kernel ran although crashpath should have halted"
+        return PASS, f"halted as expected: {marks['halted']}"
     if verdict is None:
-        return False, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict (QEMU status {status})"
+        return FAIL, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict (QEMU status {status})"
     if b.pending:
-        return False, f"event never triggered: {b.pending[0].trigger!r}"
+        return FAIL, f"event never triggered: {b.pending[0].trigger!r}"
     if "refused" in marks:
-        return False, marks["refused"]
+        return FAIL, marks["refused"]
     if not verdict.startswith("VERDICT: PASS") or status != MINI_PASS_STATUS:
-        return False, f"{verdict[len('VERDICT: '):]} (QEMU status {status})"
+        return FAIL, f"{verdict[len('VERDICT: '):]} (QEMU status {status})"
     if "bad" in marks:
-        return False, f"kdump kernel complained: {marks['bad']}"
+        return FAIL, f"kdump kernel complained: {marks['bad']}"
     what = verdict[len("VERDICT: PASS "):]
     if "storm" in marks:
         what += f"; {marks['storm']} NMIs injected"
-    return True, what
+    return PASS, what
 
 
 def judge_linux_dump(row, b):
@@ -525,14 +536,17 @@ def judge_linux_dump(row, b):
 
 
 def run_row(row, show, progress: Optional[Callable[[str], None]] = None):
-    """One row: boot, judge, and for Linux the dump on the host. Returns (passed, what, seconds,
-    console log path)."""
-    b = boot(row, show, progress)
-    ok, what = judge(row, b)
-    if ok and row.is_linux and "halted" not in b.marks:
+    """One row: boot, judge, and for Linux the dump on the host. Returns (rank, what, seconds,
+    console log path); rank is PASS, SKIP, FAIL or ERROR."""
+    try:
+        b = boot(row, show, progress)
+    except OSError as e:
+        return ERROR, f"the harness could not run the row: {e}", 0.0, os.path.join(BUILD, "scenarios", row.name + ".log")
+    rank, what = judge(row, b)
+    if rank == PASS and row.is_linux and "halted" not in b.marks:
         ok, more = judge_linux_dump(row, b)
-        what = what + more if ok else more
-    return ok, what, b.elapsed, b.log_path
+        rank, what = (PASS, what + more) if ok else (FAIL, more)
+    return rank, what, b.elapsed, b.log_path
 
 
 def main():
@@ -556,21 +570,20 @@ def main():
     for path in needed:
         if not os.path.exists(path):
             sys.exit(f"run-scenarios: {path} missing (make hv mini linux-kdump)")
-    passed = failed = 0
+    counts = {PASS: 0, SKIP: 0, FAIL: 0, ERROR: 0}
     results = {}
     for row in rows:
-        ok, what, elapsed, log_path = run_row(row, args.show)
-        results[row.name] = ok
-        if ok:
-            passed += 1
-            print(f"PASS {row.name:28s} {elapsed:5.1f} s  {what}", flush=True)
-        else:
-            failed += 1
-            print(f"FAIL {row.name:28s} {elapsed:5.1f} s  {what}  (console: {os.path.relpath(log_path, ROOT)})",
-                  flush=True)
+        rank, what, elapsed, log_path = run_row(row, args.show)
+        results[row.name] = rank
+        counts[rank] += 1
+        console = "" if rank in (PASS, SKIP) else f"  (console: {os.path.relpath(log_path, ROOT)})"
+        print(f"{rank} {row.name:28s} {elapsed:5.1f} s  {what}{console}", flush=True)
     print_matrix(rows, results)
-    print(f"{passed} passed, {failed} failed")
-    return 1 if failed or not passed else 0
+    failed = counts[FAIL] + counts[ERROR]
+    if counts[ERROR]:
+        print(f"({counts[ERROR]} of the failures are harness errors, not crashpath's)")
+    print(f"{counts[PASS]} passed, {failed} failed, {counts[SKIP]} skipped")
+    return 1 if failed or not counts[PASS] else 0
 
 
 def print_matrix(rows, results):
@@ -586,7 +599,7 @@ def print_matrix(rows, results):
         if base not in cells:
             order.append(base)
             cells[base] = {}
-        cells[base][row.apic] = "PASS" if results[row.name] else "FAIL"
+        cells[base][row.apic] = results[row.name]
     width = max(len(b) for b in order)
     print(f"{'':{width}}  xAPIC  x2APIC")
     for base in order:

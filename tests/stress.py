@@ -152,13 +152,13 @@ def main():
     passed, failed, start = 0, [], time.time()
     for seed in seeds:
         row, summary = make_run(seed)
-        ok, what, elapsed, log_path = runner.run_row(row, args.show)
-        if ok:
+        rank, what, elapsed, log_path = runner.run_row(row, args.show)
+        if rank == runner.PASS:
             passed += 1
             print(f"PASS seed={seed:<7} {elapsed:5.1f} s  {summary}", flush=True)
         else:
             failed.append(seed)
-            print(f"FAIL seed={seed:<7} {elapsed:5.1f} s  {summary}: {what}  (console: "
+            print(f"{rank} seed={seed:<7} {elapsed:5.1f} s  {summary}: {what}  (console: "
                   f"{os.path.relpath(log_path, ROOT)}; reproduce: make stress SEED={seed})", flush=True)
     print(f"stress: {len(seeds)} runs in {time.time() - start:.0f} s")
     if failed:

@@ -163,6 +163,18 @@ void hv_exit(uint32_t code)
         __asm__ volatile("cli; hlt");
 }
 
+void hv_skip(const char *fmt, ...)
+{
+    va_list ap;
+
+    hv_printf("hv: SKIP: ");
+    va_start(ap, fmt);
+    vprint(fmt, ap);
+    va_end(ap);
+    hv_printf("\n");
+    hv_exit(HV_EXIT_SKIP);
+}
+
 void hv_fail(const char *fmt, ...)
 {
     va_list ap;

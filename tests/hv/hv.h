@@ -16,10 +16,9 @@
 #define STACK_SIZE 16384
 #define IST_SIZE 4096
 
-/* The canaries a victim on its IST stack keeps above RSP (checked in the dump). */
-
 /* Exit codes through isa-debug-exit (QEMU exits with code << 1 | 1). */
 #define HV_EXIT_FAIL 0x13
+#define HV_EXIT_SKIP 0x12       /* the CPU model lacks a feature the row needs */
 
 static inline uint64_t hv_virt_to_phys(const void *p)
 {
@@ -34,6 +33,8 @@ void console_write(const char *s, size_t len);
 void hv_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 __attribute__((noreturn)) void hv_exit(uint32_t code);
 __attribute__((noreturn)) void hv_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The row cannot run on this CPU model (no SVM, no VMX, no CET): say why and end as SKIP. */
+__attribute__((noreturn)) void hv_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t hv_snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- low-level ---- */
