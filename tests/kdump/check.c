@@ -14,6 +14,11 @@
 /* user_regs_struct indices */
 #define REG_R8 9u
 #define REG_RIP 16u
+#define REG_RSP 19u
+/* ELF (System V gABI, x86-64 psABI) and the x86 bits the notes carry */
+#define ET_CORE 4u
+#define EM_X86_64 62u
+#define EFER_SVME (1ull << 12)
 
 struct ehdr {
     uint8_t ident[16];
@@ -197,6 +202,8 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         ((volatile uint8_t *)e)[i] = 0;
     for (uint32_t i = 0; i < CHECK_MAX_CPUS; i++)
         e->outcome[i] = CRASHPATH_OUTCOME_ANSWERED;
+    e->x2apic_cpu = e->faulted_cpu = e->crasher2 = e->unpainted = CHECK_NO_CPU;
+    e->canary_cpu = e->gif_cpu = e->wrecked_cpu = CHECK_NO_CPU;
     while (*s) {
         const char *w = s, *v;
 
@@ -233,13 +240,13 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->corrupt = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.crasher2")) {
             v = value_of(w);
-            e->crasher2 = (uint32_t)parse_num(&v) + 1;
+            e->crasher2 = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.faulted")) {
             v = value_of(w);
-            e->faulted_cpu = (uint32_t)parse_num(&v) + 1;
+            e->faulted_cpu = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.x2apic_cpu")) {
             v = value_of(w);
-            e->x2apic_cpu = (uint32_t)parse_num(&v) + 1;
+            e->x2apic_cpu = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.paint")) {
             v = value_of(w);
             e->paint = (uint32_t)parse_num(&v);
@@ -255,7 +262,7 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->svm_entry_any = 1;
         } else if (key_is(w, "cp.wrecked")) {
             v = value_of(w);
-            e->wrecked_cpu = (uint32_t)parse_num(&v) + 1;
+            e->wrecked_cpu = (uint32_t)parse_num(&v);
             if (*v == ':')
                 v++;
             e->wrecked_rsp = parse_num(&v);
@@ -263,13 +270,13 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             parse_flags(value_of(w), e->mce);
         } else if (key_is(w, "cp.canary")) {
             v = value_of(w);
-            e->canary_cpu = (uint32_t)parse_num(&v) + 1;
+            e->canary_cpu = (uint32_t)parse_num(&v);
             if (*v == ':')
                 v++;
             e->canary_va = parse_num(&v);
         } else if (key_is(w, "cp.gif")) {
             v = value_of(w);
-            e->gif_cpu = (uint32_t)parse_num(&v) + 1;
+            e->gif_cpu = (uint32_t)parse_num(&v);
             if (*v == ':')
                 v++;
             parse_range(v, &e->gif_lo, &e->gif_hi);
@@ -289,7 +296,7 @@ static int check_ehdr(struct ctx *c, struct ehdr *h)
     if (rd(c, c->r->header, h, sizeof(*h)))
         return -1;
     if (!str_eq_n((const char *)h->ident, "\177ELF", 4) || h->ident[4] != 2 || h->ident[6] != 1 ||
-        h->type != 4 || h->machine != 62 || h->version != 1 || h->ehsize != 64 || h->phentsize != 56 ||
+        h->type != ET_CORE || h->machine != EM_X86_64 || h->version != 1 || h->ehsize != 64 || h->phentsize != 56 ||
         !h->phnum || h->phoff != 64) {
         fail_msg(c, "ELF core header not sane: type, machine", h->type, h->machine);
         return -1;
@@ -384,107 +391,145 @@ static void walk_notes(struct ctx *c, const struct phdr *p)
 static int stopped_in_its_role(const struct ctx *c, uint32_t i)
 {
     return !c->e->svm[i] && !(seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) &&
-           c->e->unpainted != i + 1;
+           c->e->unpainted != i;
 }
 
-static void check_cpu(struct ctx *c, uint32_t i)
+/* The outcome the row expects, and whether this CPU's registers are to be
+ * judged: a CPU that answered after the crasher stopped waiting still saved
+ * them; one merely timed out (and may answer later) is not judged. */
+static int check_outcome(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 {
-    const struct cpu_seen *s = &seen[i];
     uint32_t want = c->e->outcome[i], got = s->note.outcome;
 
     if (!s->have_note) {
         fail_msg(c, "no crashpath note for CPU", i, 0);
-        return;
+        return 0;
     }
     if (got != want && !(want == CRASHPATH_OUTCOME_TIMED_OUT && got == CRASHPATH_OUTCOME_ANSWERED_LATE)) {
         fail_msg(c, "CPU outcome differs: cpu, outcome", i, got);
-        return;
+        return 0;
     }
     if (got == CRASHPATH_OUTCOME_ANSWERED) {
         c->res->answered++;
         if (s->note.answer_tsc > c->res->last_answer_tsc)
             c->res->last_answer_tsc = s->note.answer_tsc;
     }
-    /* A CPU that answered after the crasher stopped waiting still saved its
-     * registers; one merely timed out (and may answer later) is not judged. */
-    if (got != CRASHPATH_OUTCOME_CRASHER && got != CRASHPATH_OUTCOME_ANSWERED &&
-        !(got == CRASHPATH_OUTCOME_ANSWERED_LATE && want == CRASHPATH_OUTCOME_ANSWERED_LATE))
-        return;
+    return got == CRASHPATH_OUTCOME_CRASHER || got == CRASHPATH_OUTCOME_ANSWERED ||
+           (got == CRASHPATH_OUTCOME_ANSWERED_LATE && want == CRASHPATH_OUTCOME_ANSWERED_LATE);
+}
+
+/* Saved, once, as gdb's thread index + 1, and the interrupted context:
+ * never crashpath's own frame, with one exception, the losing crasher
+ * caught by the shootdown NMI inside crashpath_crash before it could publish
+ * its caller's registers (its note then lacks the late-crasher flag). Only a
+ * losing crasher saves with NMIs open, so only there may the shootdown NMI
+ * cut a save short and have it finished again (saves 2). */
+static int check_registers(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
+    uint64_t rip = s->regs[REG_RIP];
+
     if (!(s->note.flags & CRASHPATH_CPUF_REGS_SAVED) || !s->have_prs) {
         fail_msg(c, "registers not saved: cpu, flags", i, s->note.flags);
-        return;
+        return 0;
     }
     if (s->pid != i + 1)
         fail_msg(c, "pr_pid is not index + 1: cpu, pid", i, s->pid);
-    if (c->e->faulted_cpu == i + 1 &&
-        (s->note.flags & (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED | CRASHPATH_CPUF_HOOK_DONE)) !=
-            (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED))
-        fail_msg(c, "note does not say the stop hook faulted: cpu, flags", i, s->note.flags);
-    if (c->e->x2apic_cpu == i + 1 && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
-        fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
-    /* Saved once, from the first entry's frame; a nested entry keeps them.
-     * Only a losing crasher saves with NMIs open, so only there may the
-     * shootdown NMI cut a save short and have it finished again (2). */
     if (s->note.saves != 1 && !(s->note.saves == 2 && (s->note.flags & CRASHPATH_CPUF_LATE_CRASHER)))
         fail_msg(c, "registers not saved exactly once: cpu, flags:saves", i,
                  (uint64_t)s->note.flags << 32 | s->note.saves);
-    /* The registers are the interrupted context, never crashpath's own
-     * frame, with one exception: the losing crasher caught by the shootdown
-     * NMI inside crashpath_crash before it could publish its caller's
-     * registers (its note then lacks the late-crasher flag). */
-    if (c->e->lib_hi && s->regs[REG_RIP] >= c->e->lib_lo && s->regs[REG_RIP] < c->e->lib_hi &&
-        !(c->e->unpainted == i + 1 && !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER)))
-        fail_msg(c, "saved RIP is inside crashpath itself: cpu, rip", i, s->regs[REG_RIP]);
-    /* Parked means parked: nothing may bring a CPU back into the victim path
-     * unless the row made it (an #MC's IRET). A losing crasher, which parks
-     * with NMIs open, takes the shootdown NMI and its own self-NMI after. */
+    if (c->e->lib_hi && rip >= c->e->lib_lo && rip < c->e->lib_hi &&
+        !(c->e->unpainted == i && !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER)))
+        fail_msg(c, "saved RIP is inside crashpath itself: cpu, rip", i, rip);
+    return 1;
+}
+
+/* Parked means parked: nothing may bring a CPU back into the victim path
+ * unless the row made it (an #MC's IRET). A losing crasher, which parks with
+ * NMIs open, takes the shootdown NMI and its own self-NMI after. Machine
+ * checks the row injected went through mce_crash, which counts them; none
+ * came from anywhere else. */
+static void check_disturbances(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
     if (c->e->reentered[i] ? !s->note.reentries
                            : s->note.reentries && !(s->note.flags & CRASHPATH_CPUF_LATE_CRASHER))
         fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
                                        : "parked CPU entered the victim path again: cpu, reentries",
                  i, s->note.reentries);
-    /* A victim on a wrecked stack (guard page, non-canonical RSP) kept its
-     * interrupted RSP, and took the NMI itself, on a stack of crashpath's:
-     * not a #PF or #SS in delivery, then a #DF whose handler panicked into
-     * crashpath_crash (a late crasher), with a saved RIP the SDM leaves
-     * undefined (QEMU happens to keep it). */
-    if (c->e->wrecked_cpu == i + 1 && s->regs[19] != c->e->wrecked_rsp)
-        fail_msg(c, "wrecked-stack victim's saved RSP is not the one it ran on: cpu, rsp", i, s->regs[19]);
-    if (c->e->wrecked_cpu == i + 1 && (s->note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_FAULTED)))
-        fail_msg(c, "wrecked-stack victim took a double fault, not the NMI: cpu, flags", i, s->note.flags);
-    /* Machine checks the row injected after the shootdown went through
-     * mce_crash, which counts them; none came from anywhere else. */
     if (c->e->mce[i] ? !s->note.machine_checks : s->note.machine_checks != 0)
         fail_msg(c, c->e->mce[i] ? "no machine check counted though the row injected one: cpu, machine_checks"
                                  : "machine check counted that the row did not inject: cpu, machine_checks",
                  i, s->note.machine_checks);
+}
+
+/* What the row did to this one CPU: a fault in its stop hook, a switch to
+ * x2APIC behind crashpath's back, a wrecked stack. A victim on a wrecked
+ * stack (guard page, non-canonical RSP) kept its interrupted RSP and took
+ * the NMI itself, on a stack of crashpath's: not a #PF or #SS in delivery,
+ * then a #DF whose handler panicked into crashpath_crash (a late crasher),
+ * with a saved RIP the SDM leaves undefined (QEMU happens to keep it). */
+static void check_row_role(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
+    if (c->e->faulted_cpu == i &&
+        (s->note.flags & (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED | CRASHPATH_CPUF_HOOK_DONE)) !=
+            (CRASHPATH_CPUF_FAULTED | CRASHPATH_CPUF_HOOK_CALLED))
+        fail_msg(c, "note does not say the stop hook faulted: cpu, flags", i, s->note.flags);
+    if (c->e->x2apic_cpu == i && s->note.apic_mode != CRASHPATH_APIC_X2APIC)
+        fail_msg(c, "APIC mode in the note is not the one at crash time: cpu, mode", i, s->note.apic_mode);
+    if (c->e->wrecked_cpu == i && s->regs[REG_RSP] != c->e->wrecked_rsp)
+        fail_msg(c, "wrecked-stack victim's saved RSP is not the one it ran on: cpu, rsp", i, s->regs[REG_RSP]);
+    if (c->e->wrecked_cpu == i && (s->note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_FAULTED)))
+        fail_msg(c, "wrecked-stack victim took a double fault, not the NMI: cpu, flags", i, s->note.flags);
+}
+
+/* SVM guests park through the VM exit (or, after injected NMIs, possibly
+ * through nmi_crash) and leave SVM; the CLGI CPU takes its NMI right after
+ * STGI, through nmi_crash. */
+static void check_svm(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
     if (c->e->svm[i] && (!(s->note.flags & CRASHPATH_CPUF_SVM_LEFT) ||
                          (!c->e->svm_entry_any && !(s->note.flags & CRASHPATH_CPUF_VIA_VMEXIT))))
         fail_msg(c, "SVM guest CPU did not park through the VM exit and leave SVM: cpu, flags", i,
                  s->note.flags);
-    if ((c->e->svm[i] || c->e->gif_cpu == i + 1) && !(s->note.efer & (1ull << 12)))
+    if ((c->e->svm[i] || c->e->gif_cpu == i) && !(s->note.efer & EFER_SVME))
         fail_msg(c, "note's EFER does not show SVM on at the crash: cpu, efer", i, s->note.efer);
-    if (c->e->gif_cpu == i + 1) {
+    if (c->e->gif_cpu == i) {
         if ((s->note.flags & (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT)) != CRASHPATH_CPUF_SVM_LEFT)
             fail_msg(c, "CLGI CPU did not leave SVM through nmi_crash: cpu, flags", i, s->note.flags);
         if (s->regs[REG_RIP] < c->e->gif_lo || s->regs[REG_RIP] >= c->e->gif_hi)
             fail_msg(c, "CLGI CPU's NMI not taken right after STGI: cpu, rip", i, s->regs[REG_RIP]);
     }
-    /* Spinning victims are judged by their sentinels; not the CLGI CPU,
-     * which loops in its own STGI/CLGI code. */
-    if (got == CRASHPATH_OUTCOME_ANSWERED && c->e->sentinel && stopped_in_its_role(c, i) && c->e->gif_cpu != i + 1) {
-        for (uint32_t r = 8; r <= 15; r++) {
-            /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
-            uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
+}
 
-            if (s->regs[idx] != mark_sentinel(i, r)) {
-                fail_msg(c, "sentinel register lost: cpu, value", i, s->regs[idx]);
-                break;
-            }
+/* Spinning victims are judged by their sentinels and their RIP in the spin
+ * loop; not the CLGI CPU, which loops in its own STGI/CLGI code. */
+static void check_spinner(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
+    if (s->note.outcome != CRASHPATH_OUTCOME_ANSWERED || !c->e->sentinel || !stopped_in_its_role(c, i) ||
+        c->e->gif_cpu == i)
+        return;
+    for (uint32_t r = 8; r <= 15; r++) {
+        /* pr_reg holds r8..r15 at indices 9 (r8) down to 0 (r15) */
+        uint32_t idx = r <= 11 ? REG_R8 - (r - 8) : 3 - (r - 12);
+
+        if (s->regs[idx] != mark_sentinel(i, r)) {
+            fail_msg(c, "sentinel register lost: cpu, value", i, s->regs[idx]);
+            break;
         }
-        if (s->regs[REG_RIP] < c->e->spin_lo || s->regs[REG_RIP] >= c->e->spin_hi)
-            fail_msg(c, "victim RIP not in its spin loop: cpu, rip", i, s->regs[REG_RIP]);
     }
+    if (s->regs[REG_RIP] < c->e->spin_lo || s->regs[REG_RIP] >= c->e->spin_hi)
+        fail_msg(c, "victim RIP not in its spin loop: cpu, rip", i, s->regs[REG_RIP]);
+}
+
+static void check_cpu(struct ctx *c, uint32_t i)
+{
+    const struct cpu_seen *s = &seen[i];
+
+    if (!check_outcome(c, i, s) || !check_registers(c, i, s))
+        return;
+    check_disturbances(c, i, s);
+    check_row_role(c, i, s);
+    check_svm(c, i, s);
+    check_spinner(c, i, s);
 }
 
 static void check_info(struct ctx *c)
@@ -569,13 +614,13 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
     if (!len || len > sizeof(stack))
         return;
     for (uint32_t i = 0; i < c->e->cpus && i < CHECK_MAX_CPUS; i++) {
-        uint64_t rsp = seen[i].regs[19], off;
+        uint64_t rsp = seen[i].regs[REG_RSP], off;
         uint32_t low = 0;
 
         /* only a stack the role painted; a re-entered CPU stacked a second
          * entry below the first */
         if (!seen[i].have_note || seen[i].note.outcome != CRASHPATH_OUTCOME_ANSWERED || !seen[i].have_prs ||
-            !stopped_in_its_role(c, i) || seen[i].note.reentries || c->e->wrecked_cpu == i + 1)
+            !stopped_in_its_role(c, i) || seen[i].note.reentries || c->e->wrecked_cpu == i)
             continue;
         /* 8 bytes right below RSP hold the painter's saved register */
         if (vaddr_to_offset(ph, n, rsp - 8 - len, len, &off) || rd(c, off, stack, len))
@@ -595,7 +640,7 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
 static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
 {
     uint64_t v[MARK_CANARY_QWORDS], off;
-    uint32_t cpu = c->e->canary_cpu - 1;
+    uint32_t cpu = c->e->canary_cpu;
 
     if (vaddr_to_offset(ph, n, c->e->canary_va, sizeof(v), &off) || rd(c, off, v, sizeof(v))) {
         fail_msg(c, "IST canaries not in the dump: cpu, address", cpu, c->e->canary_va);
@@ -606,8 +651,8 @@ static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
             fail_msg(c, "IST stack canary overwritten (a frame landed on the IST top): cpu, qword", cpu, i);
             return;
         }
-    if (cpu < CHECK_MAX_CPUS && seen[cpu].have_prs && seen[cpu].regs[19] != c->e->canary_va)
-        fail_msg(c, "IST-stack victim's saved RSP is not below its canaries: cpu, rsp", cpu, seen[cpu].regs[19]);
+    if (cpu < CHECK_MAX_CPUS && seen[cpu].have_prs && seen[cpu].regs[REG_RSP] != c->e->canary_va)
+        fail_msg(c, "IST-stack victim's saved RSP is not below its canaries: cpu, rsp", cpu, seen[cpu].regs[REG_RSP]);
 }
 
 void check_report_bench(const struct check_result *res, uint32_t cpus, void (*say)(const char *line))
@@ -678,21 +723,21 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         fail_msg(&c, "crashpath CPU notes, expected", res->cpu_notes, e->cpus);
     /* Two CPUs crashed at once: exactly one of them was elected, the other is
      * an answered victim. Judge the rest against the one that won. */
-    if (e->crasher2 && have_info && info.crashing_cpu == e->crasher2 - 1) {
+    if (e->crasher2 < CHECK_MAX_CPUS && have_info && info.crashing_cpu == e->crasher2) {
         static struct check_expect swapped;
 
         swapped = *e;
         swapped.outcome[e->crasher] = CRASHPATH_OUTCOME_ANSWERED;
-        swapped.outcome[e->crasher2 - 1] = CRASHPATH_OUTCOME_CRASHER;
-        swapped.crasher = e->crasher2 - 1;
-        swapped.unpainted = e->crasher + 1;
+        swapped.outcome[e->crasher2] = CRASHPATH_OUTCOME_CRASHER;
+        swapped.crasher = e->crasher2;
+        swapped.unpainted = e->crasher;
         c.e = &swapped;
         e = &swapped;
-    } else if (e->crasher2 && e->crasher2 - 1 < CHECK_MAX_CPUS) {
+    } else if (e->crasher2 < CHECK_MAX_CPUS) {
         static struct check_expect loser;
 
         loser = *e;
-        loser.outcome[e->crasher2 - 1] = CRASHPATH_OUTCOME_ANSWERED;
+        loser.outcome[e->crasher2] = CRASHPATH_OUTCOME_ANSWERED;
         loser.unpainted = e->crasher2;
         c.e = &loser;
         e = &loser;
@@ -704,7 +749,7 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         res->info = info;
     if (e->lowmem)
         check_lowmem(&c, ph, n);
-    if (e->canary_cpu)
+    if (e->canary_cpu != CHECK_NO_CPU)
         check_canaries(&c, ph, n);
     measure_stacks(&c, ph, n);
 }

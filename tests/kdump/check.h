@@ -7,8 +7,11 @@
 #include "crashpath.h"
 
 #define CHECK_MAX_CPUS 256
+/* No CPU: each expectation about one CPU holds its index or this. */
+#define CHECK_NO_CPU 0xffffffffu
 
-/* What the scenario row expects, from the kdump command line (cp.* tokens). */
+/* What the scenario row expects, from the kdump command line (cp.* tokens). A field naming one
+ * CPU holds its index, or CHECK_NO_CPU when the row has no such CPU. */
 struct check_expect {
     uint64_t elfcorehdr;          /* elfcorehdr= (the mini verifier's only way to the header) */
     uint32_t cpus;                /* cp.cpus: CPUs configured */
@@ -20,13 +23,13 @@ struct check_expect {
     uint64_t lib_lo, lib_hi;      /* cp.lib=lo-hi: crashpath's own text, where no saved RIP may be */
     uint32_t corrupt;             /* cp.corrupt: CRASHPATH_SEGMENT_* bits expected corrupt, 0 = intact */
     uint32_t paint;               /* cp.paint: bytes below each victim's RSP painted 0xa5 before the crash */
-    uint32_t x2apic_cpu;          /* cp.x2apic_cpu: this CPU's note must record x2APIC mode (+1; 0 = none) */
-    uint32_t faulted_cpu;         /* cp.faulted: this CPU faulted in its stop hook and still parked (+1) */
-    uint32_t crasher2;            /* cp.crasher2: either cp.crasher or this CPU may have won (+1) */
-    uint32_t unpainted;           /* set by check_dump: the losing crasher, whose stack was not painted (+1) */
-    uint32_t canary_cpu;          /* cp.canary=CPU:VADDR: this CPU (+1) spun on an IST stack ... */
-    uint64_t canary_va;           /* ... with CHECK_CANARY_QWORDS canaries here, above its RSP */
-    uint32_t gif_cpu;             /* cp.gif=CPU:LO-HI: this CPU (+1) held GIF=0; its NMI came at STGI, */
+    uint32_t x2apic_cpu;          /* cp.x2apic_cpu: this CPU's note must record x2APIC mode */
+    uint32_t faulted_cpu;         /* cp.faulted: this CPU faulted in its stop hook and still parked */
+    uint32_t crasher2;            /* cp.crasher2: either cp.crasher or this CPU may have won */
+    uint32_t unpainted;           /* set by check_dump: the losing crasher, whose stack was not painted */
+    uint32_t canary_cpu;          /* cp.canary=CPU:VADDR: this CPU spun on an IST stack ... */
+    uint64_t canary_va;           /* ... with MARK_CANARY_QWORDS canaries here, above its RSP */
+    uint32_t gif_cpu;             /* cp.gif=CPU:LO-HI: this CPU held GIF=0; its NMI came at STGI, */
     uint64_t gif_lo, gif_hi;      /* ... so its saved RIP is in [LO, HI) */
     int svm_entry_any;            /* cp.svm_entry=any: injected NMIs may have had an SVM CPU in the host
                                      at the shootdown, so it may park through nmi_crash instead */
@@ -34,7 +37,7 @@ struct check_expect {
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
     uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
     uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through mce_crash */
-    uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU (+1) spun on a stack nothing could be */
+    uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU spun on a stack nothing could be */
     uint64_t wrecked_rsp;         /* ... pushed on, at this RSP, which its note must hold */
 };
 
