@@ -131,6 +131,15 @@ section .text
     pop rdi
 %endmacro
 
+; LOAD_SENTINELS base: r8..r15 = base + 8 .. base + 15 (mark_sentinel in tests/kdump/marks.h).
+%macro LOAD_SENTINELS 1
+%assign reg 8
+%rep 8
+    lea r %+ reg, [%1 + reg]
+%assign reg reg + 1
+%endrep
+%endmacro
+
 ; void hv_spin_sentinels(uint64_t sentinel_base, volatile uint32_t *ready): never
 ; returns. Spins with interrupts off and r8..r15 = sentinel_base + register
 ; number (mark_sentinel in tests/kdump/marks.h), the values the verifier
@@ -139,15 +148,7 @@ section .text
 FUNC hv_spin_sentinels
     cli
     PAINT_STACK
-    mov rax, rdi
-    lea r8, [rax + 8]
-    lea r9, [rax + 9]
-    lea r10, [rax + 10]
-    lea r11, [rax + 11]
-    lea r12, [rax + 12]
-    lea r13, [rax + 13]
-    lea r14, [rax + 14]
-    lea r15, [rax + 15]
+    LOAD_SENTINELS rdi
     mov dword [rsi], 1
 global hv_spin_loop
 hv_spin_loop:
@@ -171,15 +172,7 @@ hv_spin_sentinels_on.end:
 ; window). Nothing is painted; the stack is never touched. Scenario wreck_cpu.
 FUNC hv_spin_wrecked
     cli
-    mov rax, rdi
-    lea r8, [rax + 8]
-    lea r9, [rax + 9]
-    lea r10, [rax + 10]
-    lea r11, [rax + 11]
-    lea r12, [rax + 12]
-    lea r13, [rax + 13]
-    lea r14, [rax + 14]
-    lea r15, [rax + 15]
+    LOAD_SENTINELS rdi
     mov rsp, rdx
     mov dword [rsi], 1
     jmp hv_spin_loop

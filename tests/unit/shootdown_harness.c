@@ -3,6 +3,7 @@
 #include <string.h>
 #include <sys/procfs.h>
 #include <sys/reg.h>
+#include "cp/hw.h"
 #include "cp/internal.h"
 #include "shootdown_harness.h"
 #include "testlib.h"
@@ -45,6 +46,13 @@ void cpu_svm_guest(struct sim_cpu *c)
 
 /* Enters the real nmi_crash stub with a fabricated IRET frame, as the CPU
  * does when the NMI gate has IST 0. */
+void svm_guest(int cpu, void (*roles[])(struct sim_cpu *))
+{
+    roles[cpu] = cpu_svm_guest;
+    sim_cpus[cpu].efer |= EFER_SVME;
+    sim_cpus[cpu].hsave_pa = 0x2340000ull + (uint64_t)cpu * 0x1000u;
+}
+
 void cpu_fake_nmi(struct sim_cpu *c)
 {
     c->stuck_in_nmi = 1;     /* only the fabricated NMI gets in */

@@ -26,6 +26,9 @@ void cpu_crash(struct sim_cpu *c);
 void cpu_guest(struct sim_cpu *c);
 void cpu_svm_guest(struct sim_cpu *c);
 void cpu_fake_nmi(struct sim_cpu *c);
+/* CPU cpu runs an SVM guest with NMIs intercepted: its role, EFER.SVME and a
+ * host save area set. */
+void svm_guest(int cpu, void (*roles[])(struct sim_cpu *));
 
 /* n simulated CPUs in mode, every one configured and present. */
 void setup(int n, enum crashpath_apic_mode mode);

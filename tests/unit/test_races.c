@@ -107,8 +107,7 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
     const struct sim_cpu *c = &sim_cpus[2];
 
     setup(3, CRASHPATH_APIC_XAPIC);
-    roles[2] = cpu_svm_guest;
-    sim_cpus[2].efer |= EFER_SVME;
+    svm_guest(2, roles);
     held_cpu = 2;
     hold_action = nmi_from_elsewhere;
     sim_op_hook = hold_crasher_at_gates;

@@ -238,9 +238,7 @@ TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
     const struct sim_cpu *c = &sim_cpus[2];
 
     setup(3, CRASHPATH_APIC_XAPIC);
-    roles[2] = cpu_svm_guest;
-    sim_cpus[2].efer |= EFER_SVME;
-    sim_cpus[2].hsave_pa = 0x2345000;
+    svm_guest(2, roles);
     run_crash(3, 0, roles);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
