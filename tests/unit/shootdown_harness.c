@@ -46,9 +46,9 @@ void cpu_svm_guest(struct sim_cpu *c)
 
 /* Enters the real nmi_crash stub with a fabricated IRET frame, as the CPU
  * does when the NMI gate has IST 0. */
-void svm_guest(int cpu, void (*roles[])(struct sim_cpu *))
+void svm_guest(int cpu)
 {
-    roles[cpu] = cpu_svm_guest;
+    H.roles[cpu] = cpu_svm_guest;
     sim_cpus[cpu].efer |= EFER_SVME;
     sim_cpus[cpu].hsave_pa = 0x2340000ull + (uint64_t)cpu * 0x1000u;
 }
@@ -73,11 +73,13 @@ void setup(int n, enum crashpath_apic_mode mode)
     sim_reset(n, mode, NULL);
     sim_config(&H.cfg, H.cpus, n);
     H.go = 0;
+    for (int i = 0; i < SIM_MAX_CPUS; i++)
+        H.roles[i] = NULL;
 }
 
-/* Start every configured CPU (roles[i] or spinning), release the crasher and
- * wait for it to halt after the hand-off. Returns the wall time in ms. */
-uint64_t run_crash(int n, int crasher, void (*roles[])(struct sim_cpu *))
+/* Start every configured CPU (H.roles[i], or spinning), release the crasher
+ * and wait for it to halt after the hand-off. Returns the wall time in ms. */
+uint64_t run_crash(int n, int crasher)
 {
     uint64_t t0;
 
@@ -86,7 +88,7 @@ uint64_t run_crash(int n, int crasher, void (*roles[])(struct sim_cpu *))
     for (int i = 0; i < n; i++) {
         if (!(H.cpus[i].flags & CRASHPATH_CPU_PRESENT))
             continue;
-        sim_start_cpu(&sim_cpus[i], roles && roles[i] ? roles[i] : i == crasher ? cpu_crash : cpu_spin);
+        sim_start_cpu(&sim_cpus[i], H.roles[i] ? H.roles[i] : i == crasher ? cpu_crash : cpu_spin);
     }
     t0 = sim_now_ns();
     H.go = 1;
@@ -245,7 +247,7 @@ void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_
 {
     setup(n, mode);
     H.cfg.send_mode = send_mode;
-    run_crash(n, crasher, NULL);
+    run_crash(n, crasher);
     for (int i = 0; i < n; i++) {
         if (i == crasher)
             check_crasher(i);

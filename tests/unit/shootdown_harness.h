@@ -17,6 +17,7 @@ struct shootdown_harness {
     int crasher_rc[SIM_MAX_CPUS];         /* what crashpath_crash returned, where it did */
     uint64_t crasher_rsp[SIM_MAX_CPUS];   /* RSP at each crash call */
     int crasher;                          /* the CPU run_crash released */
+    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *);   /* what each CPU does; NULL: spin (or crash) */
 };
 extern struct shootdown_harness H;
 
@@ -28,15 +29,15 @@ void cpu_svm_guest(struct sim_cpu *c);
 void cpu_fake_nmi(struct sim_cpu *c);
 /* CPU cpu runs an SVM guest with NMIs intercepted: its role, EFER.SVME and a
  * host save area set. */
-void svm_guest(int cpu, void (*roles[])(struct sim_cpu *));
+void svm_guest(int cpu);
 
-/* n simulated CPUs in mode, every one configured and present. */
+/* n simulated CPUs in mode, every one configured and present, no roles set. */
 void setup(int n, enum crashpath_apic_mode mode);
 /* The crasher halted after the hand-off (no kdump image is loaded). */
 int crash_done(void);
-/* Start every configured CPU (roles[i] or spinning), release the crasher and
- * wait for it to halt after the hand-off. Returns the wall time in ms. */
-uint64_t run_crash(int n, int crasher, void (*roles[])(struct sim_cpu *));
+/* Start every configured CPU (H.roles[i], or spinning), release the crasher
+ * and wait for it to halt after the hand-off. Returns the wall time in ms. */
+uint64_t run_crash(int n, int crasher);
 /* One whole crash with every check below. */
 void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_mode);
 

@@ -18,14 +18,13 @@ static int both_settled(void)
 
 TEST(shootdown_concurrent_second_crasher_becomes_a_victim)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     int winner, loser;
     struct crashpath_cpu_note wn, ln;
     struct elf_prstatus prs;
 
     setup(3, CRASHPATH_APIC_X2APIC);
-    roles[1] = cpu_crash;
-    roles[2] = cpu_crash;
+    H.roles[1] = cpu_crash;
+    H.roles[2] = cpu_crash;
     /* Both panic from NMI context (two NMI watchdogs firing at once), so the
      * winner's shootdown NMI stays latched on the loser: whatever the timing,
      * the loser can only park through its own crash entry. */
@@ -33,7 +32,7 @@ TEST(shootdown_concurrent_second_crasher_becomes_a_victim)
     sim_cpus[2].stuck_in_nmi = 1;
     CHECK_EQ(crashpath_init(&H.cfg), CRASHPATH_OK);
     for (int i = 0; i < 3; i++)
-        sim_start_cpu(&sim_cpus[i], roles[i] ? roles[i] : cpu_spin);
+        sim_start_cpu(&sim_cpus[i], H.roles[i] ? H.roles[i] : cpu_spin);
     H.go = 1;     /* both crashers are released by one shared flag */
     while (cp_crashing_cpu == CP_NO_CPU)
         ;
@@ -101,17 +100,16 @@ static void cpu_crash_late(struct sim_cpu *c)
  * leave it parked with NMIs open, re-entered by the next NMI. */
 TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_blocked)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[2];
 
     setup(3, CRASHPATH_APIC_XAPIC);
-    svm_guest(2, roles);
+    svm_guest(2);
     held_cpu = 2;
     hold_action = nmi_from_elsewhere;
     sim_op_hook = hold_crasher_at_gates;
-    run_crash(3, 0, roles);
+    run_crash(3, 0);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
     CHECK_EQ(c->host_nmis, 0);
@@ -135,14 +133,13 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
 static void run_late_crasher(enum crashpath_apic_mode mode, void (*hook)(struct sim_cpu *, uint32_t, uint32_t),
                              struct crashpath_cpu_note *n, struct elf_prstatus *prs)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
 
     setup(3, mode);
-    roles[2] = cpu_crash_late;
+    H.roles[2] = cpu_crash_late;
     go_late = 0;
     held_cpu = 2;
     sim_op_hook = hook;
-    run_crash(3, 1, roles);
+    run_crash(3, 1);
     sim_op_hook = NULL;
     sim_read_cpu_note(2, n);
     sim_read_prstatus(2, prs);

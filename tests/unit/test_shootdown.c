@@ -47,7 +47,7 @@ TEST(shootdown_crasher_with_supervisor_shadow_stacks_turns_cet_off_before_enable
         sim_cpus[i].cr4 |= cet;
         sim_cpus[i].s_cet = sh_stk_en_endbr_en;
     }
-    run_crash(4, 1, NULL);
+    run_crash(4, 1);
     check_no_faults(4);
     cc = &sim_cpus[1];
     CHECK_EQ(cc->s_cet, 0);
@@ -73,7 +73,7 @@ TEST(shootdown_leaves_a_never_started_cpu_alone)
     setup(4, CRASHPATH_APIC_X2APIC);
     H.cpus[3].flags = 0;
     H.cpus[3].idt_base = 0;
-    run_crash(4, 1, NULL);
+    run_crash(4, 1);
     sim_read_cpu_note(3, &n);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_NOT_PRESENT);
     CHECK_EQ(n.saves, 0);
@@ -102,7 +102,7 @@ TEST(shootdown_victim_that_never_answers_times_out)
     setup(4, CRASHPATH_APIC_X2APIC);
     H.cfg.timeout_ms = 300;
     sim_cpus[1].stuck_in_nmi = 1;      /* inside its own NMI handler: NMIs blocked */
-    wall_ms = run_crash(4, 0, NULL);
+    wall_ms = run_crash(4, 0);
     sim_read_cpu_note(1, &n);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_TIMED_OUT);
     CHECK_EQ(n.saves, 0);
@@ -146,7 +146,7 @@ TEST(shootdown_victims_take_the_nmi_on_the_ist_slot_they_were_given)
         H.cpus[i].tss_base = (uint64_t)(uintptr_t)victim_tss[i];
         H.cpus[i].nmi_stack_top = (uint64_t)(uintptr_t)(victim_nmi_stack[i] + CRASHPATH_NMI_STACK_MIN);
     }
-    run_crash(4, 1, NULL);
+    run_crash(4, 1);
     check_no_faults(4);
     check_crasher(1);
     CHECK_EQ(sim_gate_ist(&sim_cpus[1], 2), 0);
@@ -189,7 +189,7 @@ TEST(shootdown_quiesce_hook_runs_once_on_the_crasher_after_the_wait_before_enabl
     setup(4, CRASHPATH_APIC_XAPIC);
     H.cfg.quiesce = quiesce_hook;
     H.cfg.quiesce_arg = &quiesce_calls;
-    run_crash(4, 2, NULL);
+    run_crash(4, 2);
     check_no_faults(4);
     CHECK_EQ(quiesce_calls, 1);
     CHECK_EQ(quiesce_cpu, 2);
@@ -214,7 +214,7 @@ TEST(shootdown_crasher_reentering_gets_an_error_not_a_deadlock)
 {
     setup(3, CRASHPATH_APIC_X2APIC);
     H.cfg.console = console_that_crashes_again;
-    run_crash(3, 1, NULL);
+    run_crash(3, 1);
     CHECK_EQ(reentry_rc, (uint64_t)(int64_t)CRASHPATH_ERR_REENTERED);
     check_crasher(1);
     check_victim(0);
@@ -262,14 +262,13 @@ static void cpu_crash_with_frame(struct sim_cpu *c)
 
 TEST(shootdown_crash_with_an_exception_frame_records_that_frame)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct elf_prstatus prs;
     struct crashpath_info_note info;
     const uint64_t *w = &exception_frame.r15;
 
     setup(3, CRASHPATH_APIC_XAPIC);
-    roles[1] = cpu_crash_with_frame;
-    run_crash(3, 1, roles);
+    H.roles[1] = cpu_crash_with_frame;
+    run_crash(3, 1);
     sim_read_prstatus(1, &prs);
     for (unsigned int i = 0; i < sizeof(exception_frame) / 8; i++)
         CHECK_EQ(prs.pr_reg[i], w[i]);

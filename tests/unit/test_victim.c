@@ -22,7 +22,7 @@ TEST(shootdown_two_machine_checks_into_a_parked_victim_are_survived)
     struct crashpath_cpu_note n;
 
     setup(4, CRASHPATH_APIC_X2APIC);
-    run_crash(4, 1, NULL);
+    run_crash(4, 1);
     sim_mce(&sim_cpus[2], 1);
     CHECK(sim_wait(cpu2_took_one_mce, 5000));
     sim_mce(&sim_cpus[2], 1);
@@ -131,7 +131,7 @@ TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
     setup(4, CRASHPATH_APIC_XAPIC);
     H.cfg.stop_cpu = stop_hook;
     H.cfg.stop_cpu_arg = &hook_arg;
-    run_crash(4, 3, NULL);
+    run_crash(4, 3);
     sim_read_cpu_note(1, &n);
     CHECK_EQ(n.saves, 1);                          /* the nested entry kept the interrupted registers */
     CHECK_EQ(n.reentries, 0);                      /* it came before CPU 1 had parked */
@@ -167,20 +167,19 @@ TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
 
 TEST(shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[1];
     uint64_t clear1 = 0, clear2 = 0, off = 0;
 
     setup(3, CRASHPATH_APIC_X2APIC);
-    roles[1] = cpu_guest;
+    H.roles[1] = cpu_guest;
     sim_cpus[1].cr4 |= CR4_VMXE;
     sim_cpus[1].in_vmx = 1;
     sim_cpus[1].vmx.vmxon = 1;
     sim_cpus[1].vmcs_slots[0] = 0x5000;
     sim_cpus[1].vmcs_slots[2] = 0x7000;
-    run_crash(3, 0, roles);
+    run_crash(3, 0);
     sim_read_cpu_note(1, &n);
     sim_read_prstatus(1, &prs);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
@@ -213,7 +212,7 @@ TEST(shootdown_svm_victim_leaves_svm)
     setup(3, CRASHPATH_APIC_X2APIC);
     sim_cpus[1].efer |= EFER_SVME;
     sim_cpus[1].hsave_pa = 0x1234000;
-    run_crash(3, 0, NULL);
+    run_crash(3, 0);
     sim_read_cpu_note(1, &n);
     CHECK(n.flags & CRASHPATH_CPUF_SVM_LEFT);
     CHECK(n.efer & EFER_SVME);                     /* recorded before shutdown */
@@ -232,14 +231,13 @@ TEST(shootdown_svm_victim_leaves_svm)
  * that nested entry must keep the VM-exit handler's registers and finish. */
 TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct crashpath_cpu_note n;
     struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[2];
 
     setup(3, CRASHPATH_APIC_XAPIC);
-    svm_guest(2, roles);
-    run_crash(3, 0, roles);
+    svm_guest(2);
+    run_crash(3, 0);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
@@ -269,7 +267,7 @@ TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)
     setup(3, CRASHPATH_APIC_X2APIC);
     sim_cpus[2].cr4 |= CR4_VMXE;
     H.cpus[2].vmx = NULL;
-    run_crash(3, 0, NULL);
+    run_crash(3, 0);
     sim_read_cpu_note(2, &n);
     CHECK(n.flags & CRASHPATH_CPUF_VMX_UNKNOWN);
     CHECK(!(n.flags & CRASHPATH_CPUF_VMX_LEFT));
@@ -291,7 +289,7 @@ TEST(shootdown_victim_fault_that_recurs_on_every_try_parks_after_one_faulted_ent
     sim_cpus[2].vmx.vmxon = 1;         /* stale: in_vmx is 0 */
     sim_cpus[2].vmcs_slots[0] = 0x7654000;
     sim_cpus[2].ud_panics = 1;
-    run_crash(3, 0, NULL);
+    run_crash(3, 0);
     check_no_faults(3);
     n = note_of(2);
     CHECK_EQ(sim_cpus[2].vmx_ud_count, 1);
@@ -368,7 +366,7 @@ static void crasher_with_unrecorded_vmx(int in_vmx, int stale_record)
     sim_set_gate(&sim_cpus[1], 6, 0xffffffff81000180ull, 0);
     memcpy(&lo0, sim_cpus[1].idt + 6 * 16, 8);
     memcpy(&hi0, sim_cpus[1].idt + 6 * 16 + 8, 8);
-    run_crash(3, 1, NULL);
+    run_crash(3, 1);
     check_no_faults(3);
     CHECK_EQ(sim_cpus[1].in_vmx, 0);
     CHECK_EQ(!!(note_of(1).flags & CRASHPATH_CPUF_VMX_LEFT), in_vmx);
@@ -415,7 +413,7 @@ TEST(shootdown_machine_check_on_a_victim_at_work_finishes_it_without_iret)
 
     setup(3, CRASHPATH_APIC_X2APIC);
     H.cfg.stop_cpu = hook_with_machine_check;
-    run_crash(3, 0, NULL);
+    run_crash(3, 0);
     CHECK(sim_wait(cpu1_parked_after_mce, 5000));
     check_no_faults(3);
     n = note_of(1);
@@ -452,7 +450,7 @@ TEST(shootdown_victim_answering_after_the_wait_skips_its_stop_hook)
     H.cfg.timeout_ms = 200;
     H.cfg.stop_cpu = count_hook;
     sim_cpus[1].stuck_in_nmi = 1;
-    run_crash(3, 0, NULL);
+    run_crash(3, 0);
     CHECK_EQ(late_hook_calls, 1);            /* CPU 2, in time */
     sim_cpus[1].stuck_in_nmi = 0;
     sim_nmi(&sim_cpus[1]);
@@ -467,7 +465,6 @@ TEST(shootdown_victim_answering_after_the_wait_skips_its_stop_hook)
 
 TEST(shootdown_nmi_crash_stub_saves_the_interrupted_frame)
 {
-    void (*roles[SIM_MAX_CPUS])(struct sim_cpu *) = { 0 };
     struct elf_prstatus prs;
     struct crashpath_cpu_note n;
     static const uint64_t want[15] = {
@@ -479,8 +476,8 @@ TEST(shootdown_nmi_crash_stub_saves_the_interrupted_frame)
     uint16_t cs, ss;
 
     setup(3, CRASHPATH_APIC_X2APIC);
-    roles[2] = cpu_fake_nmi;
-    run_crash(3, 0, roles);
+    H.roles[2] = cpu_fake_nmi;
+    run_crash(3, 0);
     sim_read_prstatus(2, &prs);
     sim_read_cpu_note(2, &n);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
@@ -512,7 +509,7 @@ TEST(shootdown_fault_in_the_stop_hook_still_parks_and_says_so)
 
     setup(4, CRASHPATH_APIC_X2APIC);
     H.cfg.stop_cpu = faulting_stop_hook;
-    run_crash(4, 0, NULL);
+    run_crash(4, 0);
     sim_read_cpu_note(2, &n);
     sim_read_prstatus(2, &prs);
     CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
