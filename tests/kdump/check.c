@@ -411,8 +411,8 @@ static int check_outcome(struct ctx *c, uint32_t i, const struct cpu_seen *s)
     }
     if (got == CRASHPATH_OUTCOME_ANSWERED) {
         c->res->answered++;
-        if (s->note.answer_tsc > c->res->last_answer_tsc)
-            c->res->last_answer_tsc = s->note.answer_tsc;
+        if (s->note.answer_tsc > c->res->bench.last_answer_tsc)
+            c->res->bench.last_answer_tsc = s->note.answer_tsc;
     }
     return got == CRASHPATH_OUTCOME_CRASHER || got == CRASHPATH_OUTCOME_ANSWERED ||
            (got == CRASHPATH_OUTCOME_ANSWERED_LATE && want == CRASHPATH_OUTCOME_ANSWERED_LATE);
@@ -627,11 +627,11 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
             continue;
         while (low < len && stack[low] == 0xa5)
             low++;
-        c->res->stack_used[i] = (uint16_t)(len + 8 - low);
+        c->res->bench.stack_used[i] = (uint16_t)(len + 8 - low);
         if (low == 0)
             fail_msg(c, "victim stack use exceeds the painted area: cpu, bytes", i, len);
-        if (c->res->stack_used[i] > c->res->stack_max)
-            c->res->stack_max = c->res->stack_used[i];
+        if (c->res->bench.stack_used[i] > c->res->bench.stack_max)
+            c->res->bench.stack_max = c->res->bench.stack_used[i];
     }
 }
 
@@ -658,7 +658,7 @@ static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
 void check_report_bench(const struct check_result *res, uint32_t cpus, void (*say)(const char *line))
 {
     struct line l = { .len = 0 };
-    const struct crashpath_info_note *in = &res->info;
+    const struct crashpath_info_note *in = &res->bench.info;
 
     l_str(&l, "BENCH khz=");
     l_num(&l, in->tsc_khz, 0);
@@ -669,22 +669,22 @@ void check_report_bench(const struct check_result *res, uint32_t cpus, void (*sa
     l_str(&l, " wait_end=");
     l_num(&l, in->tsc_wait_end, 0);
     l_str(&l, " last_answer=");
-    l_num(&l, res->last_answer_tsc, 0);
+    l_num(&l, res->bench.last_answer_tsc, 0);
     l_str(&l, " handoff=");
     l_num(&l, in->tsc_handoff, 0);
     l_str(&l, " integrity_ticks=");
     l_num(&l, in->integrity_ticks, 0);
     l_str(&l, " stack_max=");
-    l_num(&l, res->stack_max, 0);
+    l_num(&l, res->bench.stack_max, 0);
     say(l.buf);
     for (uint32_t i = 0; i < cpus && i < CHECK_MAX_CPUS; i++) {
-        if (!res->stack_used[i])
+        if (!res->bench.stack_used[i])
             continue;
         l.len = 0;
         l_str(&l, "STACK cpu=");
         l_num(&l, i, 0);
         l_str(&l, " bytes=");
-        l_num(&l, res->stack_used[i], 0);
+        l_num(&l, res->bench.stack_used[i], 0);
         say(l.buf);
     }
 }
@@ -746,7 +746,7 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         check_cpu(&c, i);
     check_info(&c);
     if (have_info)
-        res->info = info;
+        res->bench.info = info;
     if (e->lowmem)
         check_lowmem(&c, ph, n);
     if (e->canary_cpu != CHECK_NO_CPU)

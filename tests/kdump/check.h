@@ -49,17 +49,22 @@ struct check_reader {
     int backup_expected;          /* low memory must come from a backup copy (p_offset != p_paddr) */
 };
 
+/* Measurements taken from the dump for make bench; no verdict rests on them. */
+struct check_bench {
+    struct crashpath_info_note info;
+    uint64_t last_answer_tsc;     /* latest answer_tsc of an answered victim */
+    uint32_t stack_max;           /* deepest NMI-path stack use seen, bytes */
+    uint16_t stack_used[CHECK_MAX_CPUS];   /* per CPU; 0 = not measured */
+};
+
+/* The verdict on a dump, and apart from it what make bench measures. */
 struct check_result {
     uint32_t failures;
     uint32_t prstatus;            /* NT_PRSTATUS notes seen */
     uint32_t cpu_notes;           /* crashpath CPU notes seen */
     uint32_t answered;
     char first[160];              /* the first failure, for the verdict line */
-    /* measurements, for make bench */
-    struct crashpath_info_note info;
-    uint64_t last_answer_tsc;     /* latest answer_tsc of an answered victim */
-    uint32_t stack_max;           /* deepest NMI-path stack use seen, bytes */
-    uint16_t stack_used[CHECK_MAX_CPUS];   /* per CPU; 0 = not measured */
+    struct check_bench bench;
 };
 
 /* One "BENCH ..." line and one "STACK cpu=N bytes=B" line per measured CPU. */
