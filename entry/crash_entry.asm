@@ -60,40 +60,31 @@ default rel
 %1.end:
 %endmacro
 
+; The general registers of the frame, in push order: the last pushed, r15,
+; lands lowest, at offset 0 of struct crashpath_regs (the table above).
+%define FRAME_GPRS rdi, rsi, rdx, rcx, rax, r8, r9, r10, r11, rbx, rbp, r12, r13, r14, r15
+%define FRAME_RAX 0x50
+
+%macro PUSH_EACH 1-*
+%rep %0
+    push %1
+%rotate 1
+%endrep
+%endmacro
+
+%macro POP_EACH_REVERSED 1-*
+%rep %0
+%rotate -1
+    pop %1
+%endrep
+%endmacro
+
 %macro PUSH_GPRS 0
-    push rdi
-    push rsi
-    push rdx
-    push rcx
-    push rax
-    push r8
-    push r9
-    push r10
-    push r11
-    push rbx
-    push rbp
-    push r12
-    push r13
-    push r14
-    push r15
+    PUSH_EACH FRAME_GPRS
 %endmacro
 
 %macro POP_GPRS 0
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    pop r11
-    pop r10
-    pop r9
-    pop r8
-    pop rax
-    pop rcx
-    pop rdx
-    pop rsi
-    pop rdi
+    POP_EACH_REVERSED FRAME_GPRS
 %endmacro
 
 extern cp_nmi_victim
@@ -211,8 +202,8 @@ ENDFUNC enable_nmis
 ; CAPTURE_CALLER target, argreg: build struct crashpath_regs for the caller
 ; of this stub, as if it had been interrupted at its return address, and
 ; call target with the frame in argreg (the caller's other arguments pass
-; through untouched). If target returns, restore the callee-saved registers
-; and return its EAX.
+; through untouched). If target returns, restore the registers from the frame
+; (the callee-saved ones are what the C ABI needs) and return its EAX.
 %macro CAPTURE_CALLER 2
     pushfq                          ; first: any ALU instruction would change RFLAGS
     sub rsp, FRAME_SS - FRAME_RIP   ; room for rip, cs, rflags, rsp (ss slot holds the flags)
@@ -233,13 +224,9 @@ ENDFUNC enable_nmis
     and rsp, -16
     call %1
     mov rsp, rbx
-    pop r15
-    pop r14
-    pop r13
-    pop r12
-    pop rbp
-    pop rbx
-    add rsp, FRAME_SIZE - 6 * 8     ; drop the rest; EAX holds the result
+    mov [rsp + FRAME_RAX], rax      ; the result, restored with the rest
+    POP_GPRS
+    add rsp, FRAME_SIZE - FRAME_ORIG_RAX   ; orig_rax and the five IRET-frame slots
     ret
 %endmacro
 

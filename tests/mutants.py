@@ -135,7 +135,7 @@ MUTANTS = [
      "entry/crash_entry.asm", "    pushfq                          ; RFLAGS: MOV and PUSH leave the flags alone",
      "    push qword 2", "entry_enable_nmis_preserves_all_at_any_alignment"),
     ("nmi_crash saves rsi and rdx swapped",
-     "entry/crash_entry.asm", "    push rsi\n    push rdx\n", "    push rdx\n    push rsi\n",
+     "entry/crash_entry.asm", "%define FRAME_GPRS rdi, rsi, rdx,", "%define FRAME_GPRS rdi, rdx, rsi,",
      "shootdown_nmi_crash_stub_saves_the_interrupted_frame"),
     # Under QEMU: the same protections, seen by the kdump kernel.
     ("victim does not save its registers",
