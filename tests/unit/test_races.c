@@ -129,7 +129,7 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
 }
 
 /* CPU 1 crashes; CPU 2 calls crashpath_crash once released by go_late,
- * with hook steering both (the tests' windows). Returns CPU 2's note. */
+ * with hook holding both at the windows the tests choose. Returns CPU 2's note. */
 static void run_late_crasher(enum crashpath_apic_mode mode, void (*hook)(struct sim_cpu *, uint32_t, uint32_t),
                              struct crashpath_cpu_note *n, struct elf_prstatus *prs)
 {
