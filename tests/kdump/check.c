@@ -161,6 +161,13 @@ static int key_is(const char *w, const char *key)
     return str_eq_n(w, key, n) && w[n] == '=';
 }
 
+/* CPU:REST, as cp.canary, cp.gif and cp.wrecked give it: the CPU, then REST. */
+static const char *cpu_then(const char *v, uint32_t *cpu)
+{
+    *cpu = (uint32_t)parse_num(&v);
+    return *v == ':' ? v + 1 : v;
+}
+
 static const char *value_of(const char *w)
 {
     while (*w != '=')
@@ -261,25 +268,15 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         } else if (key_is(w, "cp.svm_entry")) {
             e->svm_entry_any = 1;
         } else if (key_is(w, "cp.wrecked")) {
-            v = value_of(w);
-            e->wrecked_cpu = (uint32_t)parse_num(&v);
-            if (*v == ':')
-                v++;
+            v = cpu_then(value_of(w), &e->wrecked_cpu);
             e->wrecked_rsp = parse_num(&v);
         } else if (key_is(w, "cp.mce")) {
             parse_flags(value_of(w), e->mce);
         } else if (key_is(w, "cp.canary")) {
-            v = value_of(w);
-            e->canary_cpu = (uint32_t)parse_num(&v);
-            if (*v == ':')
-                v++;
+            v = cpu_then(value_of(w), &e->canary_cpu);
             e->canary_va = parse_num(&v);
         } else if (key_is(w, "cp.gif")) {
-            v = value_of(w);
-            e->gif_cpu = (uint32_t)parse_num(&v);
-            if (*v == ':')
-                v++;
-            parse_range(v, &e->gif_lo, &e->gif_hi);
+            parse_range(cpu_then(value_of(w), &e->gif_cpu), &e->gif_lo, &e->gif_hi);
         }
         while (*s == ' ')
             s++;
