@@ -60,6 +60,9 @@ MUTANTS = [
     ("mce_crash resumes a context whose RIPV is clear",
      "crash/machine_check.c", "    if (status & MCG_STATUS_RIPV)\n        return;", "    if ((status & MCG_STATUS_RIPV) || cp_state.ready)\n        return;",
      "shootdown_machine_check_without_ripv_on_the_crasher_halts_with_a_message"),
+    ("mce_crash returns into a victim whose RIPV is clear (its IRET opens NMIs)",
+     "crash/machine_check.c", "        crasher_cannot_resume();\n    cp_victim(pos, regs, 0);\n", "        crasher_cannot_resume();\n",
+     "shootdown_machine_check_without_ripv_on_a_parked_victim_parks_it_again_without_iret"),
     ("#DF IST dropped too",
      "crash/gate.c", "    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);\n",
      "    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);\n"

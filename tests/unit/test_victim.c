@@ -17,6 +17,29 @@ static int cpu2_took_two_mces(void) { return note_of(2).machine_checks == 2 && s
 /* Two machine checks into one parked victim: the first must leave MCIP
  * clear, or the second shuts the CPU down (a reset on real platforms). Each
  * IRET lets the queued self-NMI in, which parks the CPU again. */
+static int cpu2_reparked_after_mce(void)
+{
+    return note_of(2).machine_checks == 1 && note_of(2).reentries == 1 && sim_cpus[2].halted;
+}
+
+/* A machine check without RIPV on a parked victim: its context cannot be
+ * resumed, so mce_crash parks it again from the #MC frame and never IRETs;
+ * NMIs stay blocked and the self-NMI it queues stays pending. */
+TEST(shootdown_machine_check_without_ripv_on_a_parked_victim_parks_it_again_without_iret)
+{
+    setup(4, CRASHPATH_APIC_X2APIC);
+    run_crash(4, 1);
+    sim_mce(&sim_cpus[2], 0);
+    CHECK(sim_wait(cpu2_reparked_after_mce, 5000));
+    check_no_faults(4);
+    CHECK_EQ(sim_cpus[2].nmis_taken, 1);       /* no IRET let the queued NMI in */
+    CHECK(sim_cpus[2].nmi_blocked);
+    CHECK(sim_cpus[2].nmi_pending);
+    CHECK_EQ(sim_cpus[2].mcg_status, 0);
+    CHECK_EQ(note_of(2).saves, 1);
+    check_victim(2);
+}
+
 TEST(shootdown_two_machine_checks_into_a_parked_victim_are_survived)
 {
     struct crashpath_cpu_note n;
