@@ -116,36 +116,50 @@ void check_sentinels(const struct elf_prstatus *prs)
     CHECK_EQ(prs->pr_reg[R15], S_R15);
 }
 
+struct crashpath_cpu_note check_saved_once(int cpu, uint32_t outcome, struct elf_prstatus *prs)
+{
+    struct crashpath_cpu_note n;
+
+    sim_read_prstatus(cpu, prs);
+    sim_read_cpu_note(cpu, &n);
+    CHECK_EQ(n.outcome, outcome);
+    CHECK_EQ(n.saves, 1);
+    check_sentinels(prs);
+    return n;
+}
+
+struct crashpath_cpu_note check_vmexit_victim(int cpu, uint32_t left_flag)
+{
+    struct elf_prstatus prs;
+    struct crashpath_cpu_note n = check_saved_once(cpu, CRASHPATH_OUTCOME_ANSWERED, &prs);
+
+    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
+    CHECK(n.flags & left_flag);
+    /* the VM-exit handler's registers, where it would have resumed */
+    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
+    return n;
+}
+
 void check_crasher(int i)
 {
     struct elf_prstatus prs;
-    struct crashpath_cpu_note n;
 
-    sim_read_prstatus(i, &prs);
-    sim_read_cpu_note(i, &n);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_CRASHER);
-    CHECK_EQ(n.saves, 1);
+    (void)check_saved_once(i, CRASHPATH_OUTCOME_CRASHER, &prs);
     /* the caller's registers: RIP is the return address, RSP as after RET */
     CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
     CHECK_EQ(prs.pr_reg[RSP], H.crasher_rsp[i]);
-    check_sentinels(&prs);
     CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)trap_nop);
 }
 
 void check_victim(int i)
 {
     struct elf_prstatus prs;
-    struct crashpath_cpu_note n;
+    struct crashpath_cpu_note n = check_saved_once(i, CRASHPATH_OUTCOME_ANSWERED, &prs);
 
-    sim_read_prstatus(i, &prs);
-    sim_read_cpu_note(i, &n);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK_EQ(n.saves, 1);
     CHECK(n.flags & CRASHPATH_CPUF_REGS_SAVED);
     CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
     CHECK(n.answer_tsc != 0);
     CHECK_EQ(prs.pr_pid, (uint32_t)i + 1);
-    check_sentinels(&prs);
     CHECK(rip_in_spin(prs.pr_reg[RIP]));     /* the interrupted code, not the handler */
     CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)nmi_crash);
     CHECK_EQ(sim_cpus[i].ist_at_delivery, 0);  /* the IST was gone before the NMI came */

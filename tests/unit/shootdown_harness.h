@@ -44,6 +44,12 @@ void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_
 void check_no_faults(int n);
 int rip_in_spin(uint64_t rip);
 void check_sentinels(const struct elf_prstatus *prs);
+/* CPU cpu's note and NT_PRSTATUS (into *prs) with what every CPU that saved
+ * shows: the outcome given, exactly one save, the callee-saved sentinels. */
+struct crashpath_cpu_note check_saved_once(int cpu, uint32_t outcome, struct elf_prstatus *prs);
+/* A victim that answered from a VM exit and left VMX or SVM (left_flag says
+ * which): its note holds the VM-exit handler's registers. */
+struct crashpath_cpu_note check_vmexit_victim(int cpu, uint32_t left_flag);
 void check_crasher(int i);
 void check_victim(int i);
 void check_gates(int n);

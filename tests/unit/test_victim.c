@@ -149,17 +149,13 @@ static int cpu2_back(void)
 
 TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
 {
-    struct crashpath_cpu_note n;
-
     setup(4, CRASHPATH_APIC_XAPIC);
     H.cfg.stop_cpu = stop_hook;
     H.cfg.stop_cpu_arg = &hook_arg;
     run_crash(4, 3);
-    sim_read_cpu_note(1, &n);
-    CHECK_EQ(n.saves, 1);                          /* the nested entry kept the interrupted registers */
+    check_victim(1);                               /* one save: the nested entry kept the interrupted registers */
+    struct crashpath_cpu_note n = note_of(1);
     CHECK_EQ(n.reentries, 0);                      /* it came before CPU 1 had parked */
-    check_victim(1);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
     CHECK(n.flags & CRASHPATH_CPUF_HOOK_CALLED);
     CHECK(!(n.flags & CRASHPATH_CPUF_HOOK_DONE));  /* the re-entry never went back */
     CHECK(n.flags & CRASHPATH_CPUF_LAPIC_QUIET);
@@ -190,8 +186,6 @@ TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
 
 TEST(shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook)
 {
-    struct crashpath_cpu_note n;
-    struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[1];
     uint64_t clear1 = 0, clear2 = 0, off = 0;
 
@@ -203,13 +197,7 @@ TEST(shootdown_victim_in_a_vmx_guest_parks_through_the_vmexit_hook)
     sim_cpus[1].vmcs_slots[0] = 0x5000;
     sim_cpus[1].vmcs_slots[2] = 0x7000;
     run_crash(3, 0);
-    sim_read_cpu_note(1, &n);
-    sim_read_prstatus(1, &prs);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
-    CHECK(n.flags & CRASHPATH_CPUF_VMX_LEFT);
-    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
-    check_sentinels(&prs);
+    (void)check_vmexit_victim(1, CRASHPATH_CPUF_VMX_LEFT);
     CHECK_EQ(H.crasher_rc[1], 0);       /* it never returned */
     CHECK_EQ(sim_cpus[1].nmis_taken, 0);
     /* VMCLEAR of each registered VMCS, then VMXOFF */
@@ -255,22 +243,14 @@ TEST(shootdown_svm_victim_leaves_svm)
 TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
 {
     struct crashpath_cpu_note n;
-    struct elf_prstatus prs;
     const struct sim_cpu *c = &sim_cpus[2];
 
     setup(3, CRASHPATH_APIC_XAPIC);
     svm_guest(2);
     run_crash(3, 0);
-    sim_read_cpu_note(2, &n);
-    sim_read_prstatus(2, &prs);
-    CHECK_EQ(n.outcome, CRASHPATH_OUTCOME_ANSWERED);
-    CHECK(n.flags & CRASHPATH_CPUF_VIA_VMEXIT);
-    CHECK(n.flags & CRASHPATH_CPUF_SVM_LEFT);
+    n = check_vmexit_victim(2, CRASHPATH_CPUF_SVM_LEFT);
     CHECK_EQ(c->nmis_taken, 1);                    /* the held NMI came in at STGI */
-    CHECK_EQ(n.saves, 1);
     CHECK_EQ(n.reentries, 0);
-    CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_vmexit_ret);
-    check_sentinels(&prs);
     CHECK(!(c->efer & EFER_SVME));
     CHECK_EQ(c->hsave_pa, 0);
     CHECK_EQ(cp_state.nr_answered, 2);
