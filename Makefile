@@ -205,7 +205,7 @@ $(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c tests/kdump/check.h tests/kdump/marks.h
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
 
-$(BUILD)/kdump/mini/check.o: tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
+$(BUILD)/kdump/mini/check.o: tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h include/cp/elf64.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@
@@ -235,7 +235,7 @@ $(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh
 	@echo "  FETCH   Debian kernel and busybox-static"
 	$(Q)bash $(LINUX_DIR)/fetch.sh $(LINUX_OUT)
 
-$(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
+$(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h include/cp/elf64.h
 	@mkdir -p $(dir $@)
 	@echo "  HOSTCC  $@"
 	$(Q)$(HOST_CC) -static -O2 -g -Wall -Wextra -Werror -Iinclude -Itests/kdump -o $@ \

@@ -1,28 +1,8 @@
 /* elfcore.c — load time: the ELF core header the kdump kernel finds through elfcorehdr=, as
  * kexec-tools writes it: every CPU's note buffer and the crash-info note as PT_NOTEs, then the
  * old RAM as PT_LOADs (the low 640 KiB read from its backup, the image at its virtual address). */
+#include "cp/elf64.h"
 #include "cp/load.h"
-
-/* ELF (the System V gABI and the x86-64 psABI), as kexec-tools writes it. */
-#define ET_CORE 4
-#define EM_X86_64 62
-#define PT_LOAD 1
-#define PT_NOTE 4
-#define PF_RWX 7
-
-struct elf64_ehdr {
-    uint8_t e_ident[16];
-    uint16_t e_type, e_machine;
-    uint32_t e_version;
-    uint64_t e_entry, e_phoff, e_shoff;
-    uint32_t e_flags;
-    uint16_t e_ehsize, e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx;
-};
-
-struct elf64_phdr {
-    uint32_t p_type, p_flags;
-    uint64_t p_offset, p_vaddr, p_paddr, p_filesz, p_memsz, p_align;
-};
 
 uint64_t cp_elfcore_size(uint64_t nr_phdrs)
 {
@@ -86,7 +66,7 @@ void cp_elfcore_build(const struct crashpath_kdump *k, const struct layout *L, u
     eh->e_ident[6] = 1;          /* EV_CURRENT */
     eh->e_type = ET_CORE;
     eh->e_machine = EM_X86_64;
-    eh->e_version = 1;
+    eh->e_version = EV_CURRENT;
     eh->e_phoff = sizeof(*eh);   /* the kdump kernel assumes the phdrs follow at 64 */
     eh->e_ehsize = sizeof(*eh);
     eh->e_phentsize = sizeof(*ph);

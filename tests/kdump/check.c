@@ -3,6 +3,7 @@
  * note and the low-memory backup. Freestanding (no libc), so the mini verifier can use it. */
 #include <stddef.h>
 #include "check.h"
+#include "cp/elf64.h"
 
 /* Everything resolves inside one image: no GOT, RIP-relative only. */
 #pragma GCC visibility push(hidden)
@@ -15,24 +16,8 @@
 #define REG_R8 9u
 #define REG_RIP 16u
 #define REG_RSP 19u
-/* ELF (System V gABI, x86-64 psABI) and the x86 bits the notes carry */
-#define ET_CORE 4u
-#define EM_X86_64 62u
+/* the x86 bits the notes carry */
 #define EFER_SVME (1ull << 12)
-
-struct ehdr {
-    uint8_t ident[16];
-    uint16_t type, machine;
-    uint32_t version;
-    uint64_t entry, phoff, shoff;
-    uint32_t flags;
-    uint16_t ehsize, phentsize, phnum, shentsize, shnum, shstrndx;
-};
-
-struct phdr {
-    uint32_t type, flags;
-    uint64_t offset, vaddr, paddr, filesz, memsz, align;
-};
 
 /* ---- tiny formatting, no libc ---- */
 struct line {
@@ -288,14 +273,14 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
 /* ---- the dump ---- */
 
 /* The ELF header as Linux 6.1's parse_crash_elf64_headers() accepts it. */
-static int check_ehdr(struct ctx *c, struct ehdr *h)
+static int check_ehdr(struct ctx *c, struct elf64_ehdr *h)
 {
     if (rd(c, c->r->header, h, sizeof(*h)))
         return -1;
-    if (!str_eq_n((const char *)h->ident, "\177ELF", 4) || h->ident[4] != 2 || h->ident[6] != 1 ||
-        h->type != ET_CORE || h->machine != EM_X86_64 || h->version != 1 || h->ehsize != 64 || h->phentsize != 56 ||
-        !h->phnum || h->phoff != 64) {
-        fail_msg(c, "ELF core header not sane: type, machine", h->type, h->machine);
+    if (!str_eq_n((const char *)h->e_ident, "\177ELF", 4) || h->e_ident[4] != 2 || h->e_ident[6] != 1 ||
+        h->e_type != ET_CORE || h->e_machine != EM_X86_64 || h->e_version != EV_CURRENT || h->e_ehsize != 64 || h->e_phentsize != 56 ||
+        !h->e_phnum || h->e_phoff != 64) {
+        fail_msg(c, "ELF core header not sane: type, machine", h->e_type, h->e_machine);
         return -1;
     }
     return 0;
@@ -317,21 +302,21 @@ static int have_info;
 #define MAX_NOTE_SEGMENT (1u << 20)
 
 /* Walk one PT_NOTE as fs/proc/vmcore.c does: stop at namesz 0, never past p_memsz. */
-static void walk_notes(struct ctx *c, const struct phdr *p)
+static void walk_notes(struct ctx *c, const struct elf64_phdr *p)
 {
     uint64_t off = 0;
     uint8_t hdr[12], name[12], desc[512];
     struct cpu_seen *last = 0;
 
-    if (p->memsz > MAX_NOTE_SEGMENT || p->offset + p->memsz < p->offset) {
-        fail_msg(c, "PT_NOTE too large or wrapping: offset, memsz", p->offset, p->memsz);
+    if (p->p_memsz > MAX_NOTE_SEGMENT || p->p_offset + p->p_memsz < p->p_offset) {
+        fail_msg(c, "PT_NOTE too large or wrapping: offset, memsz", p->p_offset, p->p_memsz);
         return;
     }
-    while (off + 12 <= p->memsz) {
+    while (off + 12 <= p->p_memsz) {
         uint64_t namesz, descsz, nsz, dsz;
         uint32_t type;
 
-        if (rd(c, p->offset + off, hdr, 12))
+        if (rd(c, p->p_offset + off, hdr, 12))
             return;
         namesz = u32_at(hdr);
         descsz = u32_at(hdr + 4);
@@ -340,12 +325,12 @@ static void walk_notes(struct ctx *c, const struct phdr *p)
             return;
         nsz = (namesz + 3) & ~3ull;       /* 64-bit: no wrap for namesz near 4 GiB */
         dsz = (descsz + 3) & ~3ull;
-        if (off + 12 + nsz + dsz > p->memsz) {
+        if (off + 12 + nsz + dsz > p->p_memsz) {
             fail_msg(c, "note runs past p_memsz (the kernel would drop it): namesz, descsz", namesz, descsz);
             return;
         }
-        if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->offset + off + 12, name, (uint32_t)nsz) &&
-            !rd(c, p->offset + off + 12 + nsz, desc, dsz)) {
+        if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->p_offset + off + 12, name, (uint32_t)nsz) &&
+            !rd(c, p->p_offset + off + 12 + nsz, desc, dsz)) {
             if (namesz == 5 && str_eq_n((const char *)name, "CORE", 5) && type == NT_PRSTATUS &&
                 descsz == PRSTATUS_SIZE) {
                 uint32_t pid = u32_at(desc + PR_PID);
@@ -562,20 +547,20 @@ static void check_info(struct ctx *c)
 /* The mark the hypervisor left in low memory, read through the PT_LOAD
  * that covers it: in old memory that is the backup copy, because the kdump
  * kernel is free to reuse the real low memory. */
-static void check_lowmem(struct ctx *c, const struct phdr *ph, uint32_t n)
+static void check_lowmem(struct ctx *c, const struct elf64_phdr *ph, uint32_t n)
 {
     uint8_t page[4096];
 
     for (uint32_t i = 0; i < n; i++) {
-        const struct phdr *p = &ph[i];
+        const struct elf64_phdr *p = &ph[i];
 
-        if (p->type != 1 || c->e->lowmem < p->paddr || c->e->lowmem + sizeof(page) > p->paddr + p->memsz)
+        if (p->p_type != PT_LOAD || c->e->lowmem < p->p_paddr || c->e->lowmem + sizeof(page) > p->p_paddr + p->p_memsz)
             continue;
-        if (c->r->backup_expected && p->offset == p->paddr) {
-            fail_msg(c, "low memory PT_LOAD does not point at a backup", p->paddr, p->offset);
+        if (c->r->backup_expected && p->p_offset == p->p_paddr) {
+            fail_msg(c, "low memory PT_LOAD does not point at a backup", p->p_paddr, p->p_offset);
             return;
         }
-        if (rd(c, p->offset + (c->e->lowmem - p->paddr), page, sizeof(page)))
+        if (rd(c, p->p_offset + (c->e->lowmem - p->p_paddr), page, sizeof(page)))
             return;
         for (uint32_t b = 0; b < sizeof(page); b++)
             if (page[b] != mark_lowmem_byte(b)) {
@@ -590,11 +575,11 @@ static void check_lowmem(struct ctx *c, const struct phdr *ph, uint32_t n)
 #define MAX_PHDRS 512
 
 /* Dump offset of a virtual address, through the PT_LOADs' p_vaddr. */
-static int vaddr_to_offset(const struct phdr *ph, uint32_t n, uint64_t va, uint64_t len, uint64_t *off)
+static int vaddr_to_offset(const struct elf64_phdr *ph, uint32_t n, uint64_t va, uint64_t len, uint64_t *off)
 {
     for (uint32_t i = 0; i < n; i++)
-        if (ph[i].type == 1 && va >= ph[i].vaddr && va + len <= ph[i].vaddr + ph[i].memsz && va + len > va) {
-            *off = ph[i].offset + (va - ph[i].vaddr);
+        if (ph[i].p_type == PT_LOAD && va >= ph[i].p_vaddr && va + len <= ph[i].p_vaddr + ph[i].p_memsz && va + len > va) {
+            *off = ph[i].p_offset + (va - ph[i].p_vaddr);
             return 0;
         }
     return -1;
@@ -603,7 +588,7 @@ static int vaddr_to_offset(const struct phdr *ph, uint32_t n, uint64_t va, uint6
 /* How deep the NMI path went on a victim's stack: the hypervisor painted
  * e->paint bytes below RSP with 0xa5; the lowest byte that changed marks
  * the deepest write (hardware frame included). */
-static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
+static void measure_stacks(struct ctx *c, const struct elf64_phdr *ph, uint32_t n)
 {
     static uint8_t stack[4096];
     uint32_t len = c->e->paint;
@@ -634,7 +619,7 @@ static void measure_stacks(struct ctx *c, const struct phdr *ph, uint32_t n)
 
 /* The canaries above the IST-stack victim's RSP: a frame pushed at the IST
  * top (a gate that kept its IST) would have overwritten the highest ones. */
-static void check_canaries(struct ctx *c, const struct phdr *ph, uint32_t n)
+static void check_canaries(struct ctx *c, const struct elf64_phdr *ph, uint32_t n)
 {
     uint64_t v[MARK_CANARY_QWORDS], off;
     uint32_t cpu = c->e->canary_cpu;
@@ -689,9 +674,9 @@ void check_report_bench(const struct check_result *res, uint32_t cpus, void (*sa
 void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
                 void (*say)(const char *line))
 {
-    static struct phdr ph[MAX_PHDRS];
+    static struct elf64_phdr ph[MAX_PHDRS];
     struct ctx c = { r, e, res, say };
-    struct ehdr h;
+    struct elf64_ehdr h;
     uint32_t notes = 0, loads = 0, n;
 
     have_info = 0;
@@ -699,18 +684,18 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         seen[i].have_prs = seen[i].have_note = 0;
     if (check_ehdr(&c, &h))
         return;
-    n = h.phnum < MAX_PHDRS ? h.phnum : MAX_PHDRS;
-    if (rd(&c, r->header + h.phoff, ph, (uint64_t)n * sizeof(ph[0])))
+    n = h.e_phnum < MAX_PHDRS ? h.e_phnum : MAX_PHDRS;
+    if (rd(&c, r->header + h.e_phoff, ph, (uint64_t)n * sizeof(ph[0])))
         return;
     for (uint32_t i = 0; i < n; i++) {
-        if (ph[i].type == 4) {
+        if (ph[i].p_type == PT_NOTE) {
             if (loads) {
                 fail_msg(&c, "PT_NOTE after a PT_LOAD (the kernel would lose it): index", i, 0);
                 return;
             }
             notes++;
             walk_notes(&c, &ph[i]);
-        } else if (ph[i].type == 1) {
+        } else if (ph[i].p_type == PT_LOAD) {
             loads++;
         }
     }
