@@ -34,8 +34,9 @@
 #define ICR_DM_NMI (4u << 8)
 #define ICR_LEVEL_ASSERT (1u << 14)
 #define ICR_BUSY (1u << 12)                  /* xAPIC only: delivery status */
+#define ICR_DEST_LOGICAL (1u << 11)
 #define ICR_SH_ALL_BUT_SELF (3u << 18)
-#define ICR_NMI_PHYSICAL (ICR_DM_NMI | ICR_LEVEL_ASSERT)
+#define ICR_NMI_PHYSICAL (ICR_DM_NMI | ICR_LEVEL_ASSERT)   /* destination mode bit 11 clear */
 
 /* Bounded wait for the xAPIC ICR to go idle. A LAPIC that never clears the
  * busy bit must not hang the crasher: after this many polls we write anyway,
@@ -119,8 +120,9 @@ static void xapic_wait_icr_idle(uint64_t page)
 
 /* Write the ICR in the mode read now. x2APIC: one 64-bit WRMSR to 0x830 with
  * the destination in the high half. xAPIC: wait for delivery status idle,
- * then ICR2 (destination in bits 31:24), then ICR, whose write sends. */
-static void apic_icr_write(uint32_t dest, uint32_t low)
+ * then ICR2 (destination in bits 31:24), then ICR, whose write sends.
+ * Returns 1 if it wrote the ICR, 0 if there was nothing to send by. */
+static uint32_t apic_icr_write(uint32_t dest, uint32_t low)
 {
     enum crashpath_apic_mode mode = cp_apic_mode();
 
@@ -133,28 +135,44 @@ static void apic_icr_write(uint32_t dest, uint32_t low)
         cp_hw_mfence();
         cp_hw_lfence();
         cp_hw_wrmsr(x2apic_msr(APIC_ICR), ((uint64_t)dest << 32) | low);
-    } else if (mode == CRASHPATH_APIC_XAPIC) {
+        return 1;
+    }
+    if (mode == CRASHPATH_APIC_XAPIC) {
         uint64_t page = xapic_page();
 
         /* 8-bit IDs only, and 0xff is the broadcast: an NMI to it would hit
-         * every CPU, the sender and CPUs never started included. */
-        if (dest >= XAPIC_BROADCAST_ID && !(low & ICR_SH_ALL_BUT_SELF))
-            return;
+         * every CPU, the sender and CPUs never started included. A logical
+         * destination means what the host put in LDR/DFR: never sent. */
+        if ((dest >= XAPIC_BROADCAST_ID && !(low & ICR_SH_ALL_BUT_SELF)) || (low & ICR_DEST_LOGICAL))
+            return 0;
         xapic_wait_icr_idle(page);
         cp_hw_mmio_write32(page + APIC_ICR2, dest << 24);
         cp_hw_mmio_write32(page + APIC_ICR, low);
+        return 1;
     }
     /* Disabled or invalid: no ICR to write; this CPU can send no NMI. */
+    return 0;
 }
 
-void cp_apic_send_nmi(uint32_t apic_id)
+uint32_t cp_apic_send_nmi(uint32_t apic_id)
 {
-    apic_icr_write(apic_id, ICR_NMI_PHYSICAL);
+    return apic_icr_write(apic_id, ICR_NMI_PHYSICAL);
 }
 
-void cp_apic_send_nmi_allbutself(void)
+/* One NMI to the CPUs of an x2APIC cluster whose member bits are set. In
+ * x2APIC mode a logical destination is cluster (bits 31:16) and a bitmap of
+ * its 16 members (bits 15:0), each CPU's logical ID fixed by hardware from
+ * its x2APIC ID (SDM vol. 3, 11.12.10.2): it reaches exactly the CPUs named.
+ * Outside x2APIC a logical destination would mean whatever the host put in
+ * LDR and DFR, so apic_icr_write never sends it. */
+uint32_t cp_apic_send_nmi_cluster(uint32_t cluster, uint32_t members)
 {
-    apic_icr_write(0, ICR_NMI_PHYSICAL | ICR_SH_ALL_BUT_SELF);
+    return apic_icr_write(cluster << 16 | (members & 0xffffu), ICR_NMI_PHYSICAL | ICR_DEST_LOGICAL);
+}
+
+uint32_t cp_apic_send_nmi_allbutself(void)
+{
+    return apic_icr_write(0, ICR_NMI_PHYSICAL | ICR_SH_ALL_BUT_SELF);
 }
 
 /* Queue an NMI to this CPU by its own APIC ID. The "self" shorthand is only
@@ -166,7 +184,7 @@ void cp_apic_self_nmi(void)
     enum crashpath_apic_mode mode = cp_apic_mode();
 
     if (mode == CRASHPATH_APIC_XAPIC || mode == CRASHPATH_APIC_X2APIC)
-        cp_apic_send_nmi(cp_apic_read_id(mode));
+        (void)cp_apic_send_nmi(cp_apic_read_id(mode));
 }
 
 /* Mask every LVT the LAPIC has, then software-disable it through the SVR.

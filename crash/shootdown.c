@@ -72,15 +72,54 @@ static void rewrite_gates(cp_pos_t self)
     }
 }
 
-static void send_nmis(cp_pos_t self)
+static uint32_t send_per_cpu(cp_pos_t self)
 {
-    if (cp_state.send_mode == CRASHPATH_SEND_ALL_BUT_SELF) {
-        cp_apic_send_nmi_allbutself();
-        return;
-    }
+    uint32_t writes = 0;
+
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
         if (i != self && cp_state.cpus[i].present)
-            cp_apic_send_nmi(cp_state.cpus[i].apic_id);
+            writes += cp_apic_send_nmi(cp_state.cpus[i].apic_id);
+    return writes;
+}
+
+/* One logical NMI per cluster of the plan crashpath_init made, the crasher's
+ * own bit taken out of its cluster (its NMI gate is trap_nop, but an NMI it
+ * sent itself would only be absorbed: it must never be sent). */
+static uint32_t send_by_cluster(cp_pos_t self)
+{
+    uint32_t own_cluster = cp_state.cpus[self].apic_id >> 4;
+    uint32_t own_bit = 1u << (cp_state.cpus[self].apic_id & 15u);
+    uint32_t writes = 0;
+
+    for (uint32_t i = 0; i < cp_state.nr_clusters; i++) {
+        const struct cp_cluster *c = &cp_state.clusters[i];
+        uint32_t members = c->cluster == own_cluster ? c->members & ~own_bit : c->members;
+
+        if (members)
+            writes += cp_apic_send_nmi_cluster(c->cluster, members);
+    }
+    return writes;
+}
+
+/* The shootdown NMIs; records how they went out (send_used, icr_writes).
+ * A logical x2APIC destination matches only CPUs in x2APIC mode: the
+ * cluster send needs x2APIC at init (every CPU was in it) and now (this
+ * CPU's ICR speaks it); otherwise each CPU gets its own physical NMI. */
+static void send_nmis(cp_pos_t self)
+{
+    uint32_t used = cp_state.send_mode, writes;
+
+    if (used == CRASHPATH_SEND_CLUSTER &&
+        (!cp_state.clusters_usable || cp_apic_mode() != CRASHPATH_APIC_X2APIC))
+        used = CRASHPATH_SEND_PER_CPU;
+    if (used == CRASHPATH_SEND_ALL_BUT_SELF)
+        writes = cp_apic_send_nmi_allbutself();
+    else if (used == CRASHPATH_SEND_CLUSTER)
+        writes = send_by_cluster(self);
+    else
+        writes = send_per_cpu(self);
+    CP_INFO_SET32(send_used, used);
+    CP_INFO_SET32(icr_writes, writes);
 }
 
 /* Bounded by the TSC, with interrupts off: no timer, no lock, no delay

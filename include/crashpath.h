@@ -87,11 +87,20 @@ enum crashpath_apic_mode {
 
 /* How the crashing CPU sends the shootdown NMI. */
 enum crashpath_send_mode {
+    /* The default. In x2APIC mode, one logical-destination NMI per x2APIC
+     * cluster that holds configured, present CPUs other than the crasher:
+     * hardware fixes every CPU's logical ID from its x2APIC ID (cluster
+     * ID[19:4], bit 1 << ID[3:0]; SDM vol. 3, 11.12.10.2), so one ICR write
+     * reaches up to 16 CPUs and the crasher's send phase grows with the
+     * clusters, not the CPUs. Used when the LAPIC ran x2APIC at crashpath_init
+     * and runs it at crash time, and every configured APIC ID is below 2^20
+     * (above, logical IDs alias); otherwise sent as CRASHPATH_SEND_PER_CPU. */
+    CRASHPATH_SEND_CLUSTER = 0,
     /* One physical-destination NMI per configured, present CPU. Only CPUs the
      * host described are hit; a CPU still waiting for SIPI is left alone. */
-    CRASHPATH_SEND_PER_CPU = 0,
+    CRASHPATH_SEND_PER_CPU = 1,
     /* One NMI with the all-excluding-self shorthand. */
-    CRASHPATH_SEND_ALL_BUT_SELF = 1,
+    CRASHPATH_SEND_ALL_BUT_SELF = 2,
 };
 
 /*
@@ -168,7 +177,7 @@ struct crashpath_config {
     uint64_t tsc_khz;                    /* TSC frequency; must be invariant across CPUs */
     uint64_t phys_map_offset;            /* virtual = physical + offset for the xAPIC MMIO page,
                                             which the host maps uncached (0 if identity-mapped) */
-    uint32_t send_mode;                  /* enum crashpath_send_mode */
+    uint32_t send_mode;                  /* enum crashpath_send_mode; 0 is CRASHPATH_SEND_CLUSTER */
     uint32_t victim_nmi_ist;             /* 0: a victim takes the shootdown NMI on the stack it
                                             was using (IST 0). 1..7: an IST slot of every CPU's
                                             TSS that the host leaves to crashpath: crashpath_init
@@ -396,7 +405,8 @@ void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, prese
 #define CRASHPATH_NOTE_NAME "CRASHPATH"
 #define CRASHPATH_NT_CPU 0x43500001u         /* "CP" << 16 | 1 */
 #define CRASHPATH_NT_CRASH_INFO 0x43500002u
-#define CRASHPATH_NOTE_FORMAT 2u      /* 2: crashpath_cpu_note gained machine_checks */
+#define CRASHPATH_NOTE_FORMAT 3u      /* 2: crashpath_cpu_note gained machine_checks;
+                                         3: the crash-info note gained icr_writes, send_used */
 
 /* Outcome of one CPU, in its crashpath note. */
 enum crashpath_outcome {
@@ -461,7 +471,7 @@ struct crashpath_info_note {
     uint32_t nr_cpus;            /* CPUs configured */
     uint32_t nr_not_answered;    /* present CPUs that had not answered when the wait ended */
     uint32_t timeout_ms;
-    uint32_t send_mode;          /* enum crashpath_send_mode */
+    uint32_t send_mode;          /* enum crashpath_send_mode, as configured */
     uint64_t tsc_khz;
     uint64_t tsc_crash_entry;    /* TSC when the crashing CPU entered, before the election */
     uint64_t tsc_nmis_sent;      /* TSC after the last shootdown NMI was sent */
@@ -472,6 +482,9 @@ struct crashpath_info_note {
     uint32_t integrity;          /* enum crashpath_integrity: the segment check before the jump */
     uint32_t corrupt_segments;   /* bit per CRASHPATH_SEGMENT_* whose SHA-256 differed */
     uint64_t integrity_ticks;    /* TSC ticks the check took */
+    uint32_t icr_writes;         /* ICR writes the crasher's shootdown issued */
+    uint32_t send_used;          /* enum crashpath_send_mode the shootdown went out by (a
+                                    cluster send falls back to per-CPU outside x2APIC) */
 };
 
 enum crashpath_integrity {

@@ -39,7 +39,8 @@ static int check_scalars(const struct crashpath_config *c)
         return CRASHPATH_ERR_TSC_KHZ;
     if (c->timeout_ms > CRASHPATH_MAX_TIMEOUT_MS)
         return CRASHPATH_ERR_TIMEOUT;
-    if (c->send_mode != CRASHPATH_SEND_PER_CPU && c->send_mode != CRASHPATH_SEND_ALL_BUT_SELF)
+    if (c->send_mode != CRASHPATH_SEND_CLUSTER && c->send_mode != CRASHPATH_SEND_PER_CPU &&
+        c->send_mode != CRASHPATH_SEND_ALL_BUT_SELF)
         return CRASHPATH_ERR_SEND_MODE;
     if (c->victim_nmi_ist > 7)
         return CRASHPATH_ERR_NMI_STACK;
@@ -195,6 +196,7 @@ static void install(const struct crashpath_config *c)
         cp_notes_prepare_cpu(dst);
         cp_state.nr_present += dst->present;
     }
+    cp_plan_clusters();
     cp_notes_prepare_info();
 }
 

@@ -48,6 +48,16 @@ struct cp_cpu {
     const struct crashpath_regs *volatile first_regs;
 };
 
+/* One x2APIC cluster of the cluster shootdown: its logical destination is
+ * cluster << 16 | members (SDM vol. 3, 11.12.10.2). */
+struct cp_cluster {
+    uint32_t cluster;           /* x2APIC ID bits 19:4 */
+    uint32_t members;           /* bit ID[3:0] of every present CPU in it */
+};
+#define CP_X2APIC_LOGICAL_ID_LIMIT (1u << 20)   /* logical IDs alias from here on */
+/* load/send_plan.c: the cluster plan from cpus[], made by crashpath_init. */
+void cp_plan_clusters(void);
+
 struct cp_state {
     volatile uint32_t ready;         /* crashpath_init succeeded */
     volatile uint32_t nr_answered;   /* victims that have answered */
@@ -55,6 +65,11 @@ struct cp_state {
     uint32_t nr_present;             /* CPUs the host started: the crasher waits for all but itself */
     uint16_t hv_cs;
     uint32_t send_mode;
+    /* CRASHPATH_SEND_CLUSTER: the plan, made at load time. clusters_usable:
+     * the LAPIC ran x2APIC at crashpath_init and every APIC ID is below
+     * CP_X2APIC_LOGICAL_ID_LIMIT; else the shootdown goes out per CPU. */
+    uint32_t clusters_usable;
+    uint32_t nr_clusters;
     uint32_t victim_nmi_ist;         /* IST slot of the victims' NMI gates (0: none) */
     uint32_t timeout_ms;
     uint64_t tsc_khz;
@@ -69,6 +84,7 @@ struct cp_state {
     void *quiesce_arg;
     volatile uint32_t wait_over;     /* the crasher stopped waiting: victims skip their stop hook */
     struct cp_cpu cpus[CRASHPATH_MAX_CPUS];
+    struct cp_cluster clusters[CRASHPATH_MAX_CPUS];   /* by cluster, ascending */
 };
 
 extern struct cp_state cp_state;
@@ -83,8 +99,10 @@ cp_pos_t cp_this_cpu(void);
 enum crashpath_apic_mode cp_apic_mode(void);
 uint64_t cp_apic_mmio_base(void);          /* physical xAPIC base from IA32_APIC_BASE */
 uint32_t cp_apic_read_id(enum crashpath_apic_mode mode);
-void cp_apic_send_nmi(uint32_t apic_id);   /* physical destination */
-void cp_apic_send_nmi_allbutself(void);
+/* Each returns the ICR writes it made (0: no mode or destination to send by). */
+uint32_t cp_apic_send_nmi(uint32_t apic_id);   /* physical destination */
+uint32_t cp_apic_send_nmi_cluster(uint32_t cluster, uint32_t members);   /* x2APIC only */
+uint32_t cp_apic_send_nmi_allbutself(void);
 void cp_apic_self_nmi(void);
 void cp_apic_quiesce(void);
 

@@ -70,7 +70,12 @@ int crash_done(void)
 
 void setup(int n, enum crashpath_apic_mode mode)
 {
-    sim_reset(n, mode, NULL);
+    setup_ids(n, mode, NULL);
+}
+
+void setup_ids(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
+{
+    sim_reset(n, mode, ids);
     sim_config(&H.cfg, H.cpus, n);
     H.go = 0;
     for (int i = 0; i < SIM_MAX_CPUS; i++)
@@ -279,6 +284,23 @@ void shootdown(int n, int crasher, enum crashpath_apic_mode mode, uint32_t send_
                  n - 1);
     CHECK(strstr(sim_console_text, "crashing: test crash") != NULL);
     check_no_faults(n);
+}
+
+int icr_log(int cpu, uint64_t *out, int max)
+{
+    const struct sim_cpu *c = &sim_cpus[cpu];
+    uint64_t icr2 = 0;
+    int n = 0;
+
+    for (int i = 0; i < c->nlog && i < SIM_LOG_MAX; i++) {
+        const struct sim_op *op = &c->log[i];
+
+        if (op->kind == OP_MMIO_W && op->reg == 0x310)
+            icr2 = op->value;
+        if (n < max && ((op->kind == OP_WRMSR && op->reg == 0x830) || (op->kind == OP_MMIO_W && op->reg == 0x300)))
+            out[n++] = op->kind == OP_WRMSR ? op->value : icr2 << 32 | (uint32_t)op->value;
+    }
+    return n;
 }
 
 struct crashpath_cpu_note note_of(int cpu)

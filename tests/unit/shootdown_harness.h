@@ -33,6 +33,8 @@ void svm_guest(int cpu);
 
 /* n simulated CPUs in mode, every one configured and present, no roles set. */
 void setup(int n, enum crashpath_apic_mode mode);
+/* The same with APIC IDs ids[0..n-1]. */
+void setup_ids(int n, enum crashpath_apic_mode mode, const uint32_t *ids);
 /* The crasher halted after the hand-off (no kdump image is loaded). */
 int crash_done(void);
 /* Start every configured CPU (H.roles[i], or spinning), release the crasher
@@ -58,5 +60,8 @@ void check_info(int crasher, uint32_t not_answered);
 uint64_t first_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 uint64_t last_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 struct crashpath_cpu_note note_of(int cpu);
+/* The ICR writes CPU cpu made, in order, as destination << 32 | low word
+ * (xAPIC: ICR2 << 32 | ICR); returns how many (at most max stored). */
+int icr_log(int cpu, uint64_t *out, int max);
 
 #endif

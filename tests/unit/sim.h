@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include "crashpath.h"
 
-#define SIM_MAX_CPUS 16
+#define SIM_MAX_CPUS 40
 #define SIM_LOG_MAX 4096
 #define SIM_CS 0x10
 #define SIM_XAPIC_DEFAULT_BASE 0xfee00000ull

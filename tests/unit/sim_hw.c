@@ -358,6 +358,28 @@ static struct sim_cpu *cpu_by_apic_id(uint32_t id)
     return NULL;
 }
 
+static int mode_of(const struct sim_cpu *c)
+{
+    if (!(c->apic_base & APIC_BASE_EN))
+        return 0;
+    return (c->apic_base & APIC_BASE_EXTD) ? 2 : 1;
+}
+
+/* An x2APIC logical destination: cluster in bits 31:16, members in 15:0;
+ * a CPU's logical ID is fixed from its x2APIC ID (SDM vol. 3, 11.12.10.2),
+ * and only a CPU in x2APIC mode compares with it (one in xAPIC mode uses
+ * its LDR and DFR, which nobody here set). */
+static void logical_send(uint32_t dest)
+{
+    for (int i = 0; i < sim_nr; i++) {
+        struct sim_cpu *t = &sim_cpus[i];
+
+        if (mode_of(t) == 2 && ((t->apic_id >> 4) & 0xffffu) == dest >> 16 &&
+            (dest & 0xffffu & (1u << (t->apic_id & 15u))))
+            sim_nmi(t);
+    }
+}
+
 /* An ICR write: decode it as the LAPIC would and raise NMIs. */
 static void icr_send(struct sim_cpu *c, uint32_t dest, uint32_t low)
 {
@@ -369,6 +391,13 @@ static void icr_send(struct sim_cpu *c, uint32_t dest, uint32_t low)
     }
     if (!(low & (1u << 14)))
         fault(c, "ICR: level de-assert with NMI", low);
+    if (shorthand == 0 && (low & (1u << 11))) {
+        if (mode_of(c) != 2)
+            fault(c, "ICR: logical destination in xAPIC mode (means the host's LDR/DFR)", low);
+        else
+            logical_send(dest);
+        return;
+    }
     switch (shorthand) {
     case 0: {
         struct sim_cpu *t = cpu_by_apic_id(dest);
@@ -387,13 +416,6 @@ static void icr_send(struct sim_cpu *c, uint32_t dest, uint32_t low)
                 sim_nmi(&sim_cpus[i]);
         break;
     }
-}
-
-static int mode_of(const struct sim_cpu *c)
-{
-    if (!(c->apic_base & APIC_BASE_EN))
-        return 0;
-    return (c->apic_base & APIC_BASE_EXTD) ? 2 : 1;
 }
 
 uint64_t cp_hw_rdmsr(uint32_t msr)

@@ -235,3 +235,29 @@ TEST(apic_quiesce_skips_lvts_the_lapic_lacks)
     cp_apic_quiesce();
     check_quiesced(c, 0);
 }
+
+/* x2APIC: one WRMSR, destination mode logical (bit 11), cluster in bits
+ * 31:16 and the member bitmap in 15:0 of the destination. */
+TEST(apic_x2apic_cluster_nmi_is_one_logical_wrmsr)
+{
+    struct sim_cpu *c = boot(CRASHPATH_APIC_X2APIC);
+
+    CHECK_EQ(cp_apic_send_nmi_cluster(0x2a, 0x8001), 1);
+    CHECK_EQ(sim_count_ops(c, OP_WRMSR, 0x830), 1);
+    for (int i = 0; i < c->nlog; i++)
+        if (c->log[i].kind == OP_WRMSR)
+            CHECK_EQ(c->log[i].value, (0x2aull << 16 | 0x8001) << 32 | 0x4c00);
+    check_no_faults(c);
+}
+
+/* xAPIC: a logical destination means the host's LDR and DFR, whatever they
+ * are: a cluster NMI is never sent, and says so. */
+TEST(apic_xapic_cluster_nmi_is_never_sent)
+{
+    struct sim_cpu *c = boot(CRASHPATH_APIC_XAPIC);
+
+    CHECK_EQ(cp_apic_send_nmi_cluster(0, 0x3), 0);
+    CHECK_EQ(sim_count_ops(c, OP_MMIO_W, 0xffffffffu), 0);
+    CHECK_EQ(sim_count_ops(c, OP_WRMSR, 0xffffffffu), 0);
+    check_no_faults(c);
+}
