@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import select
 import signal
 import socket
@@ -79,6 +80,14 @@ class Row:
     events: List[Event] = dataclasses.field(default_factory=list)
     halt_on: Optional[str] = None   # passes when the console shows this and no kdump kernel runs
     qemu_extra: List[str] = dataclasses.field(default_factory=list)
+    topology: Optional["Topology"] = None   # APIC IDs the platform's way, not -smp N's dense 0..N-1
+    machine: str = "pc"     # QEMU -machine; a topology row runs q35
+
+    def smp_args(self):
+        """QEMU's -machine, -smp and CPU -device arguments for this row."""
+        if not self.topology:
+            return ["-machine", self.machine, "-smp", str(self.cpus)]
+        return self.topology.qemu_args(self.cpu)
 
     @property
     def is_linux(self):
@@ -93,6 +102,73 @@ class Row:
         return self.expect.split(";") if self.expect != "-" else []
 
 
+@dataclasses.dataclass
+class Topology:
+    """The cpus column's sSOCKETScCORESsTHREADS[:S.C.T,...]: QEMU's topology, whose APIC IDs have
+    the thread, core and socket numbers in separate bit fields (each as wide as its count needs),
+    so IDs leave holes and sockets start high (1 << 8 with 256 cores). Without a list every CPU
+    of the topology is present; with one, the boot CPU 0.0.0 is, and the listed ones are
+    cold-plugged with -device, so a few vCPUs can have IDs of 256 and more."""
+    sockets: int
+    cores: int
+    threads: int
+    plugged: List[tuple]    # (socket, core, thread) besides the boot CPU; empty: all present
+
+    @classmethod
+    def parse(cls, text, where):
+        m = re.fullmatch(r"s(\d+)c(\d+)t(\d+)(?::(\d+\.\d+\.\d+(?:,\d+\.\d+\.\d+)*))?", text)
+        if not m:
+            sys.exit(f"{where}: cpus must be N or sSOCKETScCOREStTHREADS[:S.C.T,...], not {text}")
+        plugged = [tuple(int(x) for x in t.split(".")) for t in m.group(4).split(",")] if m.group(4) else []
+        topo = cls(int(m.group(1)), int(m.group(2)), int(m.group(3)), plugged)
+        for s_, c_, t_ in plugged:
+            if s_ >= topo.sockets or c_ >= topo.cores or t_ >= topo.threads or (s_, c_, t_) == (0, 0, 0):
+                sys.exit(f"{where}: CPU {s_}.{c_}.{t_} is not a pluggable CPU of {text}")
+        return topo
+
+    @property
+    def possible(self):
+        return self.sockets * self.cores * self.threads
+
+    @property
+    def present(self):
+        return 1 + len(self.plugged) if self.plugged else self.possible
+
+    def apic_id(self, socket, core, thread):
+        """As QEMU (and the SDM's CPUID leaf 0xB) number them: each field as wide as its count needs."""
+        width = lambda n: (n - 1).bit_length()
+        return (socket << (width(self.cores) + width(self.threads))) | (core << width(self.threads)) | thread
+
+    @property
+    def max_apic_id(self):
+        cpus = self.plugged or [(self.sockets - 1, self.cores - 1, self.threads - 1)]
+        return max(self.apic_id(*c) for c in cpus)
+
+    def qemu_args(self, model):
+        smp = f"sockets={self.sockets},cores={self.cores},threads={self.threads}"
+        args = ["-machine", "q35"]
+        if self.max_apic_id > 254:
+            # A server with x2APIC IDs above 254 has interrupt remapping in extended (x2APIC)
+            # mode: an IO-APIC or MSI message has 8 destination bits without it, and Linux
+            # refuses x2APIC, and panics, if it finds none ("IRQ remapping doesn't support
+            # X2APIC mode"). QEMU's documented way: an Intel IOMMU with intremap=on,eim=on.
+            args += ["-device", "intel-iommu,intremap=on,eim=on"]
+        if not self.plugged:
+            return args + ["-smp", f"{self.possible},{smp}"]
+        args += ["-smp", f"1,maxcpus={self.possible},{smp}"]
+        for s_, c_, t_ in self.plugged:
+            args += ["-device", f"{model}-x86_64-cpu,socket-id={s_},core-id={c_},thread-id={t_}"]
+        return args
+
+
+def parse_cpus(text, where):
+    """The cpus column: a count, or a Topology. Returns (count, topology or None)."""
+    if text.isdigit():
+        return int(text), None
+    topo = Topology.parse(text, where)
+    return topo.present, topo
+
+
 def load_table():
     rows = []
     for lineno, line in enumerate(open(TABLE), 1):
@@ -103,7 +179,8 @@ def load_table():
         if len(fields) != len(COLUMNS):
             sys.exit(f"{TABLE}:{lineno}: {len(fields)} columns, want {len(COLUMNS)}")
         f = dict(zip(COLUMNS, fields))
-        row = Row(name=f["name"], cpus=int(f["cpus"]), apic=f["apic"], cpu=f["cpu"], target=f["target"],
+        cpus, topology = parse_cpus(f["cpus"], f"{TABLE}:{lineno}")
+        row = Row(name=f["name"], cpus=cpus, topology=topology, apic=f["apic"], cpu=f["cpu"], target=f["target"],
                   timeout=float(f["timeout"]), scenario=f["scenario"], crasher=f["crasher"], expect=f["expect"],
                   events=parse_events(f["events"], f"{TABLE}:{lineno}"))
         if row.target not in TARGETS:
@@ -191,8 +268,7 @@ def hv_cmdline(row):
 
 def qemu_command(row, qmp_path, disk_path):
     cmd = [
-        "qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", row.cpu,
-        "-smp", str(row.cpus), "-m", "512M",
+        "qemu-system-x86_64", "-accel", "tcg", "-cpu", row.cpu] + row.smp_args() + ["-m", "512M",
         "-display", "none", "-no-reboot", "-nodefaults", "-monitor", "none", "-serial", "stdio",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
         # two monitors: a QMP socket serves one client at a time, and an NMI

@@ -131,7 +131,7 @@ boot_gdtr:
 ; AP trampoline, copied to TRAMP_BASE by the BSP. An AP starts here in real
 ; mode at CS:IP = 0x0800:0000 after SIPI. All APs are started together, so
 ; they take tramp_lock for the one scratch stack, find their own struct hv_cpu
-; and stack by APIC ID (hv_ap_lookup, C), and release it on their own stack.
+; and stack by APIC ID (hv_ap_lookup, C: the 32-bit x2APIC ID from CPUID), and release it on their own stack.
 align 16
 global tramp_start, tramp_end
 tramp_start:
@@ -165,10 +165,7 @@ tramp_pm32:
     jmp 0x18:(TRAMP_BASE + tramp_lm64 - tramp_start)
 bits 64
 tramp_lm64:
-    mov eax, 0xfee00020                 ; xAPIC ID (an AP starts in xAPIC mode), bits 31:24
-    mov edi, [rax]
-    shr edi, 24
-    mov rax, hv_ap_lookup               ; struct hv_cpu * for this APIC ID, on the scratch stack
+    mov rax, hv_ap_lookup               ; struct hv_cpu * for this CPU's APIC ID (CPUID), on the scratch stack
     call rax
     mov rdi, rax
     mov rsp, [rax + HV_CPU_STACK_TOP]

@@ -167,10 +167,34 @@ void cpu_init_this(struct hv_cpu *c)
 
 _Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == 24, "boot.asm HV_CPU_STACK_TOP");
 
+/* This CPU's APIC ID as the platform assigned it, in whatever mode its LAPIC
+ * is: CPUID leaf 0x1F (or 0xB) returns the full 32-bit x2APIC ID in EDX
+ * where its sub-leaf 0 is valid (EBX[15:0] non-zero; SDM vol. 2A, CPUID);
+ * without them, CPUID.1:EBX[31:24] holds the 8-bit initial APIC ID. The
+ * xAPIC ID register would show only 8 bits of an ID of 256 or more. */
+uint32_t hv_cpu_apic_id(void)
+{
+    static const uint32_t topology_leaves[] = { 0x1f, 0xb };
+    uint32_t max, a, b, c, d;
+
+    cpuid(0, &max, &b, &c, &d);
+    for (uint32_t i = 0; i < sizeof(topology_leaves) / sizeof(topology_leaves[0]); i++) {
+        if (max < topology_leaves[i])
+            continue;
+        cpuid(topology_leaves[i], &a, &b, &c, &d);
+        if (b & 0xffffu)
+            return d;
+    }
+    cpuid(1, &a, &b, &c, &d);
+    return b >> 24;
+}
+
 /* Called by each AP from the trampoline, on the scratch stack it holds the
  * trampoline lock for: which CPU am I? */
-struct hv_cpu *hv_ap_lookup(uint32_t apic_id)
+struct hv_cpu *hv_ap_lookup(void)
 {
+    uint32_t apic_id = hv_cpu_apic_id();
+
     for (uint32_t i = 1; i < hv_nr_cpus; i++)
         if (hv_cpus[i].apic_id == apic_id)
             return &hv_cpus[i];

@@ -8,7 +8,7 @@
 #include "crashpath.h"
 #include "marks.h"          /* tests/kdump/marks.h: what the dump checker looks for */
 
-#define HV_MAX_CPUS 256
+#define HV_MAX_CPUS CRASHPATH_MAX_CPUS
 #define KERNEL_VMA 0xffffffff80000000ull
 #define HV_CS 0x08
 #define HV_DS 0x10
@@ -123,7 +123,8 @@ void unmap_null_page(void);              /* page 0 not present from here on */
 void cpu_init_this(struct hv_cpu *c);    /* GDT, TSS, IDT, GS, LAPIC on the calling CPU */
 void hv_never_executed(void);            /* a breakpoint target (DR0) nothing runs */
 void smp_start_aps(int skip_index, int parallel);   /* INIT-SIPI-SIPI every MADT CPU but the BSP */
-struct hv_cpu *hv_ap_lookup(uint32_t apic_id);   /* for the AP trampoline */
+struct hv_cpu *hv_ap_lookup(void);   /* for the AP trampoline */
+uint32_t hv_cpu_apic_id(void);      /* the 32-bit x2APIC ID from CPUID, any LAPIC mode */
 uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
 void lapic_send_ipi(uint32_t apic_id, uint32_t low);

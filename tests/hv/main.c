@@ -129,6 +129,30 @@ static void faulting_stop_hook(uint32_t cpu_index, void *arg)
         (void)*(volatile uint64_t *)(uintptr_t)0x8000000000000000ull;
 }
 
+/* send=cluster|per|all (default cluster, crashpath's own default). */
+static uint32_t send_mode_knob(void)
+{
+    char buf[16];
+
+    if (!cmdline_get("send", buf, sizeof(buf)) || buf[0] == 'c')
+        return CRASHPATH_SEND_CLUSTER;
+    return buf[0] == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF : CRASHPATH_SEND_PER_CPU;
+}
+
+/* How the shootdown goes out given the knobs: the cluster send needs every
+ * CPU in x2APIC mode at init and crash (apic=x2apic; x2apic_cpu switches
+ * one CPU only after init, from xAPIC) and every APIC ID below 2^20. */
+static const char *send_expected(void)
+{
+    uint32_t mode = send_mode_knob(), ids_ok = 1;
+
+    for (uint32_t i = 0; i < hv_nr_cpus; i++)
+        ids_ok &= hv_cpus[i].apic_id < (1u << 20);
+    if (mode == CRASHPATH_SEND_ALL_BUT_SELF)
+        return "all";
+    return mode == CRASHPATH_SEND_CLUSTER && hv_x2apic && ids_ok ? "cluster" : "per";
+}
+
 static void configure_crashpath(void)
 {
     struct crashpath_config cfg = { 0 };
@@ -155,8 +179,7 @@ static void configure_crashpath(void)
     cfg.tsc_khz = platform.tsc_khz;
     cfg.timeout_ms = cmdline_get("timeout_ms", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : 0;
     cfg.phys_map_offset = 0;            /* low 4 GiB identity-mapped */
-    cfg.send_mode = cmdline_get("send", buf, sizeof(buf)) && buf[0] == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF
-                                                                           : CRASHPATH_SEND_PER_CPU;
+    cfg.send_mode = send_mode_knob();
     cfg.info_note = info_note;
     cfg.info_note_phys = hv_virt_to_phys(info_note);
     cfg.console = crash_console;
@@ -211,6 +234,7 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
 
     n += hv_snprintf(out + n, size - n, " cp.lib=0x%lx-0x%lx", (uint64_t)(uintptr_t)__crashpath_text,
                      (uint64_t)(uintptr_t)__crashpath_text_end);
+    n += hv_snprintf(out + n, size - n, " cp.send=%s", send_expected());
     if (run.scenario != SC_HALT)
         n += hv_snprintf(out + n, size - n, " cp.sentinel=1");
     /* What the dump must show follows from what this run does, so each
@@ -458,7 +482,7 @@ void hv_ap_main(struct hv_cpu *c)
 
 static void setup_cpus(void)
 {
-    uint32_t bsp_id = (*(volatile uint32_t *)(uintptr_t)0xfee00020u) >> 24, n = 1, a, b, c, d;
+    uint32_t bsp_id = hv_cpu_apic_id(), n = 1, a, b, c, d;
     char buf[16];
 
     if (cmdline_get("apic", buf, sizeof(buf)) && buf[0] == 'x' && buf[1] == '2') {
@@ -472,6 +496,11 @@ static void setup_cpus(void)
     for (uint32_t i = 0; i < platform.nr_madt; i++)
         if (platform.madt_ids[i] != bsp_id)
             hv_cpus[n++].apic_id = platform.madt_ids[i];
+    /* xAPIC destinations are 8 bits and 0xff is the broadcast: a CPU with a
+     * larger ID can only be started and reached in x2APIC mode. */
+    for (uint32_t i = 0; i < n && !hv_x2apic; i++)
+        if (hv_cpus[i].apic_id >= 0xff)
+            hv_fail("CPU %u has APIC ID %u: needs apic=x2apic", i, hv_cpus[i].apic_id);
     hv_nr_cpus = n;
     for (uint32_t i = 0; i < n; i++)
         hv_cpus[i].index = i;

@@ -196,6 +196,7 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
         e->outcome[i] = CRASHPATH_OUTCOME_ANSWERED;
     e->x2apic_cpu = e->faulted_cpu = e->crasher2 = e->unpainted = CHECK_NO_CPU;
     e->canary_cpu = e->gif_cpu = e->wrecked_cpu = CHECK_NO_CPU;
+    e->send = CHECK_SEND_ANY;
     while (*s) {
         const char *w = s, *v;
 
@@ -262,6 +263,10 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->canary_va = parse_num(&v);
         } else if (key_is(w, "cp.gif")) {
             parse_range(cpu_then(value_of(w), &e->gif_cpu), &e->gif_lo, &e->gif_hi);
+        } else if (key_is(w, "cp.send")) {
+            v = value_of(w);
+            e->send = *v == 'c' ? CRASHPATH_SEND_CLUSTER : *v == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF
+                                                                      : CRASHPATH_SEND_PER_CPU;
         }
         while (*s == ' ')
             s++;
@@ -514,6 +519,43 @@ static void check_cpu(struct ctx *c, uint32_t i)
     check_spinner(c, i, s);
 }
 
+/* A CPU the shootdown had to reach: started, and not the CPU that won. */
+static int shot_at(const struct ctx *c, uint32_t i)
+{
+    return i != info.crashing_cpu && c->e->outcome[i] != CRASHPATH_OUTCOME_NOT_PRESENT;
+}
+
+/* The ICR writes a shootdown by send mode `used` takes: one in all, one per
+ * CPU shot at, or one per x2APIC cluster (ID >> 4, SDM vol. 3, 11.12.10.2)
+ * holding a CPU shot at, the APIC IDs read from the CPU notes. */
+static uint32_t icr_writes_for(const struct ctx *c, uint32_t used)
+{
+    uint32_t n = 0, cpus = c->e->cpus < CHECK_MAX_CPUS ? c->e->cpus : CHECK_MAX_CPUS;
+
+    if (used == CRASHPATH_SEND_ALL_BUT_SELF)
+        return 1;
+    for (uint32_t i = 0; i < cpus; i++) {
+        int first = shot_at(c, i);
+
+        for (uint32_t j = 0; first && used == CRASHPATH_SEND_CLUSTER && j < i; j++)
+            if (shot_at(c, j) && seen[j].note.apic_id >> 4 == seen[i].note.apic_id >> 4)
+                first = 0;
+        n += (uint32_t)first;
+    }
+    return n;
+}
+
+/* cp.send: how the shootdown must have gone out, and in how many ICR writes. */
+static void check_send(struct ctx *c)
+{
+    if (c->e->send == CHECK_SEND_ANY)
+        return;
+    if (info.send_used != c->e->send)
+        fail_msg(c, "crash-info: send mode used, expected", info.send_used, c->e->send);
+    else if (info.icr_writes != icr_writes_for(c, info.send_used))
+        fail_msg(c, "crash-info: ICR writes, expected", info.icr_writes, icr_writes_for(c, info.send_used));
+}
+
 static void check_info(struct ctx *c)
 {
     uint32_t timed_out = 0;
@@ -542,6 +584,7 @@ static void check_info(struct ctx *c)
     if (!(info.tsc_crash_entry <= info.tsc_nmis_sent && info.tsc_nmis_sent <= info.tsc_wait_end &&
           info.tsc_wait_end <= info.tsc_handoff))
         fail_msg(c, "crash-info: timestamps out of order", info.tsc_nmis_sent, info.tsc_handoff);
+    check_send(c);
 }
 
 /* The mark the hypervisor left in low memory, read through the PT_LOAD
@@ -656,6 +699,10 @@ void check_report_bench(const struct check_result *res, uint32_t cpus, void (*sa
     l_num(&l, in->tsc_handoff, 0);
     l_str(&l, " integrity_ticks=");
     l_num(&l, in->integrity_ticks, 0);
+    l_str(&l, " icr_writes=");
+    l_num(&l, in->icr_writes, 0);
+    l_str(&l, " send_used=");
+    l_num(&l, in->send_used, 0);
     l_str(&l, " stack_max=");
     l_num(&l, res->bench.stack_max, 0);
     say(l.buf);

@@ -6,9 +6,11 @@
 #include <stdint.h>
 #include "crashpath.h"
 
-#define CHECK_MAX_CPUS 256
+#define CHECK_MAX_CPUS CRASHPATH_MAX_CPUS
 /* No CPU: each expectation about one CPU holds its index or this. */
 #define CHECK_NO_CPU 0xffffffffu
+/* No cp.send: the send mode is not checked. */
+#define CHECK_SEND_ANY 0xffffffffu
 
 /* What the scenario row expects, from the kdump command line (cp.* tokens). A field naming one
  * CPU holds its index, or CHECK_NO_CPU when the row has no such CPU. */
@@ -37,6 +39,8 @@ struct check_expect {
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
     uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
     uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through mce_crash */
+    uint32_t send;                /* cp.send=cluster|per|all: the send mode the shootdown used
+                                     (crash-info send_used), or CHECK_SEND_ANY */
     uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU spun on a stack nothing could be */
     uint64_t wrecked_rsp;         /* ... pushed on, at this RSP, which its note must hold */
 };
