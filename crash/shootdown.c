@@ -72,66 +72,17 @@ static void rewrite_gates(cp_pos_t self)
     }
 }
 
-static uint32_t send_per_cpu(cp_pos_t self)
-{
-    uint32_t writes = 0;
-
-    for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
-        if (i != self && cp_state.cpus[i].present)
-            writes += cp_apic_send_nmi(cp_state.cpus[i].apic_id);
-    return writes;
-}
-
-/* One logical NMI per cluster of the plan crashpath_init made, the crasher's
- * own bit taken out of its cluster (its NMI gate is trap_nop, but an NMI it
- * sent itself would only be absorbed: it must never be sent). */
-static uint32_t send_by_cluster(cp_pos_t self)
-{
-    uint32_t own_cluster = cp_state.cpus[self].apic_id >> 4;
-    uint32_t own_bit = 1u << (cp_state.cpus[self].apic_id & 15u);
-    uint32_t writes = 0;
-
-    for (uint32_t i = 0; i < cp_state.nr_clusters; i++) {
-        const struct cp_cluster *c = &cp_state.clusters[i];
-        uint32_t members = c->cluster == own_cluster ? c->members & ~own_bit : c->members;
-
-        if (members)
-            writes += cp_apic_send_nmi_cluster(c->cluster, members);
-    }
-    return writes;
-}
-
-/* The shootdown NMIs; records how they went out (send_used, icr_writes).
- * A logical x2APIC destination matches only CPUs in x2APIC mode: the
- * cluster send needs x2APIC at init (every CPU was in it) and now (this
- * CPU's ICR speaks it); otherwise each CPU gets its own physical NMI. */
-static void send_nmis(cp_pos_t self)
-{
-    uint32_t used = cp_state.send_mode, writes;
-
-    if (used == CRASHPATH_SEND_CLUSTER &&
-        (!cp_state.clusters_usable || cp_apic_mode() != CRASHPATH_APIC_X2APIC))
-        used = CRASHPATH_SEND_PER_CPU;
-    if (used == CRASHPATH_SEND_ALL_BUT_SELF)
-        writes = cp_apic_send_nmi_allbutself();
-    else if (used == CRASHPATH_SEND_CLUSTER)
-        writes = send_by_cluster(self);
-    else
-        writes = send_per_cpu(self);
-    CP_INFO_SET32(send_used, used);
-    CP_INFO_SET32(icr_writes, writes);
-}
-
 /* Bounded by the TSC, with interrupts off: no timer, no lock, no delay
- * calibration. Returns the TSC at which the wait ended. */
-static uint64_t wait_for_answers(uint32_t expected, uint64_t start)
+ * calibration. Waits until expected answers or ticks after start; returns
+ * the TSC at which the wait ended. */
+static uint64_t wait_for_answers(uint32_t expected, uint64_t start, uint64_t ticks)
 {
     for (;;) {
         uint64_t now = cp_hw_rdtsc();
 
         if (__atomic_load_n(&cp_state.nr_answered, __ATOMIC_ACQUIRE) >= expected)
             return now;
-        if (now - start >= cp_state.timeout_ticks)
+        if (now - start >= ticks)
             return now;
         cp_hw_pause();
     }
@@ -229,7 +180,7 @@ __attribute__((noreturn)) static void crasher(cp_pos_t self, const char *reason,
 {
     struct cp_cpu *cpu = &cp_state.cpus[self];
     /* The crasher is present (it runs); every other present CPU must answer. */
-    uint32_t expected = cp_state.nr_present - cpu->present, missing;
+    uint32_t expected = cp_state.nr_present - cpu->present, missing, used;
     uint64_t tsc_sent, tsc_end;
 
     CP_INFO_SET32(crashing_cpu, cpu->index);
@@ -240,14 +191,21 @@ __attribute__((noreturn)) static void crasher(cp_pos_t self, const char *reason,
     rewrite_gates(self);
     /* Every gate store must be visible before any victim can take the NMI. */
     cp_hw_mfence();
-    send_nmis(self);
+    used = cp_send_nmis(self);
     tsc_sent = cp_hw_rdtsc();
     CP_INFO_SET64(tsc_nmis_sent, tsc_sent);
     /* Only now the console, which may be slow: the other CPUs are already
      * being stopped while it prints. */
     say_crash(cpu, reason);
 
-    tsc_end = wait_for_answers(expected, tsc_sent);
+    /* After a multicast, an eighth of the timeout for the answers, then a
+     * physical NMI to each CPU still silent, then the rest of the wait. */
+    if (used == CRASHPATH_SEND_CLUSTER) {
+        (void)wait_for_answers(expected, tsc_sent, cp_state.timeout_ticks / CP_RESEND_AFTER_FRACTION);
+        if (__atomic_load_n(&cp_state.nr_answered, __ATOMIC_ACQUIRE) < expected)
+            cp_resend_to_stragglers(self);
+    }
+    tsc_end = wait_for_answers(expected, tsc_sent, cp_state.timeout_ticks);
     __atomic_store_n(&cp_state.wait_over, 1, __ATOMIC_RELEASE);
     CP_INFO_SET64(tsc_wait_end, tsc_end);
     missing = record_stragglers(self);

@@ -406,7 +406,8 @@ void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, prese
 #define CRASHPATH_NT_CPU 0x43500001u         /* "CP" << 16 | 1 */
 #define CRASHPATH_NT_CRASH_INFO 0x43500002u
 #define CRASHPATH_NOTE_FORMAT 3u      /* 2: crashpath_cpu_note gained machine_checks;
-                                         3: the crash-info note gained icr_writes, send_used */
+                                         3: the crash-info note gained icr_writes, send_used,
+                                            resent */
 
 /* Outcome of one CPU, in its crashpath note. */
 enum crashpath_outcome {
@@ -485,6 +486,9 @@ struct crashpath_info_note {
     uint32_t icr_writes;         /* ICR writes the crasher's shootdown issued */
     uint32_t send_used;          /* enum crashpath_send_mode the shootdown went out by (a
                                     cluster send falls back to per-CPU outside x2APIC) */
+    uint32_t resent;             /* physical NMIs sent after a cluster send to CPUs that had
+                                    not answered within an eighth of the timeout */
+    uint32_t reserved;
 };
 
 enum crashpath_integrity {

@@ -19,8 +19,11 @@ OUT = os.path.join(ROOT, "build", "bench")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import scenario_runner as runner  # noqa: E402
 
-CPU_COUNTS = [2, 4, 8, 16, 32, 64, 128, 255]
-SEND_MODES = {"per-cpu": "send=per", "all-but-self": "send=all"}
+CPU_COUNTS = [2, 4, 8, 16, 32, 64, 128, 255, 288, 1024]
+SEND_MODES = {"cluster": "send=cluster", "per-cpu": "send=per", "all-but-self": "send=all"}
+# Above 255 vCPUs: a two-socket server on q35 (pc stops at 255), each socket's IDs from a
+# power of two (1024: 0..1023 dense; 288: 0..143 and 256..399).
+PC_MAX_CPUS = 255
 CLOCKS = {"tcg": [], "icount": ["-icount", "shift=0,sleep=off"]}
 # -icount makes all vCPUs share one host thread in round-robin, and every
 # instruction then costs more the more vCPUs there are (halted ones included):
@@ -37,8 +40,9 @@ TEXT_BUDGET = 8192
 
 
 def one_run(cpus, send, clock, index):
-    row = runner.Row(name=f"bench-{cpus}-{send}-{clock}-{index}", cpus=cpus, apic="x2apic", cpu="max",
-                     target="mini", timeout=600.0, scenario="halt", crasher="last",
+    topology = runner.Topology(2, cpus // 2, 1, []) if cpus > PC_MAX_CPUS else None
+    row = runner.Row(name=f"bench-{cpus}-{send}-{clock}-{index}", cpus=cpus, topology=topology, apic="x2apic",
+                     cpu="max", target="mini", timeout=600.0 + 2 * cpus, scenario="halt", crasher="last",
                      # under icount the APs start together (smp=parallel): one INIT wait for all
                      expect=SEND_MODES[send] + (";smp=parallel" if clock == "icount" else ""),
                      qemu_extra=list(CLOCKS[clock]))
@@ -63,6 +67,10 @@ def one_run(cpus, send, clock, index):
     us = lambda ticks: ticks * 1000.0 / b["khz"]
     return {
         "shootdown_us": us(b["last_answer"] - b["entry"]) if cpus > 1 else 0.0,
+        # crash entry to the last shootdown NMI sent: the election, every CPU's gates, the sends
+        "send_phase_us": us(b["sent"] - b["entry"]),
+        "icr_writes": b["icr_writes"],
+        "send_used": b["send_used"],
         "entry_to_jump_us": us(b["handoff"] - b["entry"]),
         "integrity_us": us(b["integrity_ticks"]),
         "wall_crash_to_verdict_s": seen["verdict"] - seen["crash"],
@@ -150,8 +158,8 @@ def svg_plot(results, path):
     xs = sorted({r["cpus"] for r in results})
     xpos = lambda c: left + (w - left - 20) * xs.index(c) / max(len(xs) - 1, 1)
     ypos = lambda v: h - bottom - (h - bottom - 20) * v / ymax
-    colors = {("per-cpu", "tcg"): "#1f77b4", ("all-but-self", "tcg"): "#d62728",
-              ("per-cpu", "icount"): "#6baed6", ("all-but-self", "icount"): "#fc9272"}
+    colors = {("per-cpu", "tcg"): "#1f77b4", ("all-but-self", "tcg"): "#d62728", ("cluster", "tcg"): "#2ca02c",
+              ("per-cpu", "icount"): "#6baed6", ("all-but-self", "icount"): "#fc9272", ("cluster", "icount"): "#98df8a"}
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
            f'<rect width="{w}" height="{h}" fill="white"/>',
            f'<text x="{w / 2}" y="16" text-anchor="middle">crashpath shootdown latency (median, guest TSC)</text>',
@@ -186,8 +194,9 @@ def main():
     counts = [int(c) for c in args.cpus.split(",") if c]
     os.makedirs(OUT, exist_ok=True)
     results, warnings = [], []
-    print(f"{'CPUs':>4} {'send':<12} {'clock':<6} {'shootdown med/max us':>22} {'entry->jump us':>15} "
-          f"{'SHA-256 us':>11} {'wall s':>7} {'stack max':>9}", flush=True)
+    print(f"{'CPUs':>4} {'send':<12} {'clock':<6} {'ICR writes':>10} {'send phase us':>13} "
+          f"{'shootdown med/max us':>22} {'entry->jump us':>15} {'SHA-256 us':>11} {'wall s':>7} {'stack max':>9}",
+          flush=True)
     for cpus in counts:
         for send in SEND_MODES:
             for clock in CLOCKS:
@@ -198,6 +207,8 @@ def main():
                 sd = [r["shootdown_us"] for r in runs]
                 r = {
                     "cpus": cpus, "send": send, "clock": clock, "runs": len(runs),
+                    "icr_writes": runs[-1]["icr_writes"],
+                    "send_phase_median_us": statistics.median(x["send_phase_us"] for x in runs),
                     "shootdown_median_us": statistics.median(sd), "shootdown_max_us": max(sd),
                     "entry_to_jump_median_us": statistics.median(x["entry_to_jump_us"] for x in runs),
                     "integrity_median_us": statistics.median(x["integrity_us"] for x in runs),
@@ -206,12 +217,30 @@ def main():
                     "stack_per_cpu_last_run": runs[-1]["stacks"],
                 }
                 results.append(r)
-                print(f"{cpus:>4} {send:<12} {clock:<6} {r['shootdown_median_us']:>10.0f} / {r['shootdown_max_us']:<9.0f} "
+                print(f"{cpus:>4} {send:<12} {clock:<6} {r['icr_writes']:>10} {r['send_phase_median_us']:>13.0f} "
+                      f"{r['shootdown_median_us']:>10.0f} / {r['shootdown_max_us']:<9.0f} "
                       f"{r['entry_to_jump_median_us']:>15.0f} {r['integrity_median_us']:>11.0f} "
                       f"{r['wall_crash_to_verdict_median_s']:>7.2f} {r['stack_max_bytes']:>9}", flush=True)
                 if r["stack_max_bytes"] > STACK_BUDGET:
                     warnings.append(f"WARNING: {cpus} CPUs {send} {clock}: victim stack use "
                                     f"{r['stack_max_bytes']} bytes exceeds the {STACK_BUDGET}-byte budget")
+    # How the send phase grows: largest against smallest count of at least 16 CPUs measured,
+    # per send mode and clock (the goal for the cluster send: at most 4 from 16 to 1024).
+    growth = []
+    for send in SEND_MODES:
+        for clock in CLOCKS:
+            pts = {r["cpus"]: r for r in results if r["send"] == send and r["clock"] == clock and r["cpus"] >= 16}
+            if len(pts) >= 2:
+                lo, hi = min(pts), max(pts)
+                g = {"send": send, "clock": clock, "from_cpus": lo, "to_cpus": hi,
+                     "icr_writes": [pts[lo]["icr_writes"], pts[hi]["icr_writes"]],
+                     "send_phase_ratio": pts[hi]["send_phase_median_us"] / max(pts[lo]["send_phase_median_us"], 1e-9)}
+                growth.append(g)
+    if growth:
+        print("\nsend phase growth (crash entry to the last NMI sent, median):")
+        for g in growth:
+            print(f"  {g['send']:<12} {g['clock']:<6} {g['to_cpus']} / {g['from_cpus']} CPUs: "
+                  f"x{g['send_phase_ratio']:.2f} (ICR writes {g['icr_writes'][0]} -> {g['icr_writes'][1]})")
     kdump = []
     kdump_counts = [int(c) for c in args.kdump_cpus.split(",") if c]
     if kdump_counts:
@@ -241,7 +270,8 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     meta = {"date": datetime.date.today().isoformat(), "qemu": qemu, "host_cpu": cpu,
             "host": platform.platform(), "runs_per_point": args.runs}
-    json.dump({"meta": meta, "results": results, "kdump_vs_linux": kdump, "library_size": size,
+    json.dump({"meta": meta, "results": results, "send_phase_growth": growth, "kdump_vs_linux": kdump,
+               "library_size": size,
                "warnings": warnings},
               open(os.path.join(OUT, "results.json"), "w"), indent=1)
     svg_plot(results, os.path.join(OUT, "latency.svg"))

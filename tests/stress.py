@@ -125,11 +125,27 @@ def make_run(seed):
     if any(e.startswith("mce:") for e in events) and not any(t.startswith("slow_console_ms=") for t in expect):
         expect.append("slow_console_ms=400")
 
+    # How the NMIs go out, and in x2APIC mode where the APIC IDs lie: a topology with holes,
+    # sockets high (IDs of 256 and more), the CPUs picked from it. All-but-self would also
+    # reach a CPU never started: not for that family.
+    send = rng.choice(["cluster", "per"] + (["all"] if family != "never-started" else []))
+    if send != "cluster":
+        expect.append(f"send={send}")
+    topology = None
+    if apic == "x2apic" and rng.random() < 0.3:
+        topology = runner.Topology(2, rng.choice([12, 100, 256]), rng.choice([1, 2, 3]), [])
+        others = [(s_, c_, t_) for s_ in range(topology.sockets) for c_ in range(topology.cores)
+                  for t_ in range(topology.threads) if (s_, c_, t_) != (0, 0, 0)]
+        topology.plugged = sorted(rng.sample(others, min(cpus - 1, len(others))))
+        cpus = topology.present
+
     events_text = ";".join(events) if events else "-"
-    row = runner.Row(name=f"stress-{seed}", cpus=cpus, apic=apic, cpu="max", target="mini", timeout=120.0,
+    row = runner.Row(name=f"stress-{seed}", cpus=cpus, topology=topology, apic=apic, cpu="max", target="mini",
+                     timeout=120.0,
                      scenario=scenario, crasher=str(crasher), expect=";".join(expect) if expect else "-",
                      events=runner.parse_events(events_text, f"seed {seed}"))
-    summary = f"{family} cpus={cpus} {apic} {scenario} crasher={crasher} expect={row.expect} events={events_text}"
+    where = f" ids={sorted(topology.apic_id(*c) for c in [(0, 0, 0)] + topology.plugged)}" if topology else ""
+    summary = f"{family} cpus={cpus}{where} {apic} {scenario} crasher={crasher} expect={row.expect} events={events_text}"
     return row, summary
 
 

@@ -55,8 +55,15 @@ struct cp_cluster {
     uint32_t members;           /* bit ID[3:0] of every present CPU in it */
 };
 #define CP_X2APIC_LOGICAL_ID_LIMIT (1u << 20)   /* logical IDs alias from here on */
+/* After a cluster send, CPUs silent for timeout / this get their own NMI. */
+#define CP_RESEND_AFTER_FRACTION 8u
 /* load/send_plan.c: the cluster plan from cpus[], made by crashpath_init. */
 void cp_plan_clusters(void);
+/* crash/send.c: the shootdown NMIs to every present CPU but self; returns
+ * the send mode used (recorded with the ICR writes in the crash-info note). */
+uint32_t cp_send_nmis(cp_pos_t self);
+/* After a cluster send: a physical NMI to every present CPU not answered. */
+void cp_resend_to_stragglers(cp_pos_t self);
 
 struct cp_state {
     volatile uint32_t ready;         /* crashpath_init succeeded */

@@ -141,16 +141,17 @@ static uint32_t send_mode_knob(void)
 
 /* How the shootdown goes out given the knobs: the cluster send needs every
  * CPU in x2APIC mode at init and crash (apic=x2apic; x2apic_cpu switches
- * one CPU only after init, from xAPIC) and every APIC ID below 2^20. */
+ * one CPU only after init, from xAPIC), every CPU started (nostart leaves
+ * one in xAPIC reset state) and every APIC ID below 2^20. */
 static const char *send_expected(void)
 {
-    uint32_t mode = send_mode_knob(), ids_ok = 1;
+    uint32_t mode = send_mode_knob(), all_eligible = 1;
 
     for (uint32_t i = 0; i < hv_nr_cpus; i++)
-        ids_ok &= hv_cpus[i].apic_id < (1u << 20);
+        all_eligible &= hv_cpus[i].apic_id < (1u << 20) && hv_cpus[i].online;
     if (mode == CRASHPATH_SEND_ALL_BUT_SELF)
         return "all";
-    return mode == CRASHPATH_SEND_CLUSTER && hv_x2apic && ids_ok ? "cluster" : "per";
+    return mode == CRASHPATH_SEND_CLUSTER && hv_x2apic && all_eligible ? "cluster" : "per";
 }
 
 static void configure_crashpath(void)
@@ -482,7 +483,7 @@ void hv_ap_main(struct hv_cpu *c)
 
 static void setup_cpus(void)
 {
-    uint32_t bsp_id = hv_cpu_apic_id(), n = 1, a, b, c, d;
+    uint32_t bsp_id = hv_cpu_apic_id(), n = 1, unlisted, a, b, c, d;
     char buf[16];
 
     if (cmdline_get("apic", buf, sizeof(buf)) && buf[0] == 'x' && buf[1] == '2') {
@@ -491,10 +492,14 @@ static void setup_cpus(void)
             hv_fail("apic=x2apic but the CPU has no x2APIC");
         hv_x2apic = 1;
     }
-    /* The BSP is CPU 0; the others follow in MADT order. */
+    /* The BSP is CPU 0; the others follow in MADT order. unlisted=N: the
+     * CPU that would be N is neither started nor described to crashpath, as
+     * a host booted with fewer CPUs than the machine has leaves one: its
+     * LAPIC stays in its reset state, xAPIC. */
+    unlisted = cmdline_get("unlisted", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     hv_cpus[0].apic_id = bsp_id;
-    for (uint32_t i = 0; i < platform.nr_madt; i++)
-        if (platform.madt_ids[i] != bsp_id)
+    for (uint32_t i = 0, pos = 1; i < platform.nr_madt; i++)
+        if (platform.madt_ids[i] != bsp_id && pos++ != unlisted)
             hv_cpus[n++].apic_id = platform.madt_ids[i];
     /* xAPIC destinations are 8 bits and 0xff is the broadcast: a CPU with a
      * larger ID can only be started and reached in x2APIC mode. */

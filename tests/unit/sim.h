@@ -104,6 +104,8 @@ int sim_count_ops(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 void sim_clear_log(struct sim_cpu *c);
 
 extern volatile int sim_cx16_fail_next;
+/* Bit i: a logical-destination NMI never reaches CPU i (a multicast lost). */
+extern volatile uint64_t sim_logical_lost;
 /* Called before each logged operation, on the thread doing it (c is the CPU
  * whose log gets it: for an IDT access, the IDT's owner), to stop or disturb
  * a CPU at a chosen point. */

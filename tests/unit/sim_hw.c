@@ -283,6 +283,7 @@ void sim_reset(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
 
     memset(sim_cpus, 0, sizeof(sim_cpus));
     sim_op_hook = NULL;
+    sim_logical_lost = 0;
     memset(sim_console_text, 0, sizeof(sim_console_text));
     sim_console_lines = 0;
     sim_nr = n;
@@ -369,12 +370,14 @@ static int mode_of(const struct sim_cpu *c)
  * a CPU's logical ID is fixed from its x2APIC ID (SDM vol. 3, 11.12.10.2),
  * and only a CPU in x2APIC mode compares with it (one in xAPIC mode uses
  * its LDR and DFR, which nobody here set). */
+volatile uint64_t sim_logical_lost;
+
 static void logical_send(uint32_t dest)
 {
     for (int i = 0; i < sim_nr; i++) {
         struct sim_cpu *t = &sim_cpus[i];
 
-        if (mode_of(t) == 2 && ((t->apic_id >> 4) & 0xffffu) == dest >> 16 &&
+        if (mode_of(t) == 2 && !(sim_logical_lost & (1ull << i)) && ((t->apic_id >> 4) & 0xffffu) == dest >> 16 &&
             (dest & 0xffffu & (1u << (t->apic_id & 15u))))
             sim_nmi(t);
     }
