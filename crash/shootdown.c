@@ -191,6 +191,7 @@ __attribute__((noreturn)) static void crasher(cp_pos_t self, const char *reason,
     rewrite_gates(self);
     /* Every gate store must be visible before any victim can take the NMI. */
     cp_hw_mfence();
+    CP_INFO_SET64(tsc_gates_done, cp_hw_rdtsc());
     used = cp_send_nmis(self);
     tsc_sent = cp_hw_rdtsc();
     CP_INFO_SET64(tsc_nmis_sent, tsc_sent);

@@ -407,7 +407,7 @@ void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, prese
 #define CRASHPATH_NT_CRASH_INFO 0x43500002u
 #define CRASHPATH_NOTE_FORMAT 3u      /* 2: crashpath_cpu_note gained machine_checks;
                                          3: the crash-info note gained icr_writes, send_used,
-                                            resent */
+                                            resent, tsc_gates_done */
 
 /* Outcome of one CPU, in its crashpath note. */
 enum crashpath_outcome {
@@ -489,6 +489,8 @@ struct crashpath_info_note {
     uint32_t resent;             /* physical NMIs sent after a cluster send to CPUs that had
                                     not answered within an eighth of the timeout */
     uint32_t reserved;
+    uint64_t tsc_gates_done;     /* TSC when every CPU's gates were rewritten, just before the
+                                    first shootdown NMI */
 };
 
 enum crashpath_integrity {

@@ -581,7 +581,8 @@ static void check_info(struct ctx *c)
     if (info.integrity != (c->e->corrupt ? CRASHPATH_INTEGRITY_CORRUPT : CRASHPATH_INTEGRITY_OK) ||
         info.corrupt_segments != c->e->corrupt)
         fail_msg(c, "crash-info: segment integrity, corrupt segments", info.integrity, info.corrupt_segments);
-    if (!(info.tsc_crash_entry <= info.tsc_nmis_sent && info.tsc_nmis_sent <= info.tsc_wait_end &&
+    if (!(info.tsc_crash_entry <= info.tsc_gates_done && info.tsc_gates_done <= info.tsc_nmis_sent &&
+          info.tsc_nmis_sent <= info.tsc_wait_end &&
           info.tsc_wait_end <= info.tsc_handoff))
         fail_msg(c, "crash-info: timestamps out of order", info.tsc_nmis_sent, info.tsc_handoff);
     check_send(c);
@@ -615,7 +616,8 @@ static void check_lowmem(struct ctx *c, const struct elf64_phdr *ph, uint32_t n)
     fail_msg(c, "no PT_LOAD covers the low-memory mark", c->e->lowmem, 0);
 }
 
-#define MAX_PHDRS 512
+/* A PT_NOTE per CPU and the crash-info one, then the PT_LOADs (a few per memory-map range). */
+#define MAX_PHDRS (CRASHPATH_MAX_CPUS + 1u + 4u * CRASHPATH_MAX_MEMMAP)
 
 /* Dump offset of a virtual address, through the PT_LOADs' p_vaddr. */
 static int vaddr_to_offset(const struct elf64_phdr *ph, uint32_t n, uint64_t va, uint64_t len, uint64_t *off)
@@ -689,6 +691,8 @@ void check_report_bench(const struct check_result *res, uint32_t cpus, void (*sa
     l_num(&l, in->tsc_khz, 0);
     l_str(&l, " entry=");
     l_num(&l, in->tsc_crash_entry, 0);
+    l_str(&l, " gates=");
+    l_num(&l, in->tsc_gates_done, 0);
     l_str(&l, " sent=");
     l_num(&l, in->tsc_nmis_sent, 0);
     l_str(&l, " wait_end=");

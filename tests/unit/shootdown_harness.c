@@ -258,7 +258,8 @@ void check_info(int crasher, uint32_t not_answered)
     CHECK_EQ(info.nr_not_answered, not_answered);
     CHECK(strcmp(info.reason, "test crash") == 0);
     CHECK(info.tsc_crash_entry != 0);
-    CHECK(info.tsc_crash_entry <= info.tsc_nmis_sent);
+    CHECK(info.tsc_crash_entry <= info.tsc_gates_done);
+    CHECK(info.tsc_gates_done <= info.tsc_nmis_sent);
     CHECK(info.tsc_nmis_sent <= info.tsc_wait_end);
 }
 

@@ -176,7 +176,7 @@ TEST(notes_crash_info_layout)
     CHECK_EQ(types[0], CRASHPATH_NT_CRASH_INFO);
     CHECK(strcmp(names[0], "CRASHPATH") == 0);
     CHECK_EQ(u32_at(sim_info_note + 4), sizeof(struct crashpath_info_note));
-    CHECK_EQ(sizeof(struct crashpath_info_note), 360);
+    CHECK_EQ(sizeof(struct crashpath_info_note), 368);
     sim_read_info(&info);
     CHECK_EQ(info.format, CRASHPATH_NOTE_FORMAT);
     CHECK_EQ(info.version, CRASHPATH_VERSION);
