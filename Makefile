@@ -293,8 +293,10 @@ stress: deps
 stress-smoke: $(HV_BOOT) $(MINI)
 	@python3 tests/stress.py --base $(STRESS_SMOKE_BASE) --runs $(STRESS_SMOKE_RUNS)
 
-# Benchmarks (not tests): shootdown latency 2..255 CPUs, both send modes, with and
-# without -icount; stack depth and size. BENCH_ARGS="--runs 1 --cpus 2,4" for a quick look.
+# Benchmarks (not tests): shootdown latency, ICR writes and send phase 2..1024 CPUs, the three
+# send modes, with and without -icount (about 90 minutes: a 1024-vCPU icount run takes 15
+# minutes); stack depth and size. BENCH_ARGS="--runs 1 --cpus 2,4" for a quick look,
+# BENCH_ARGS="--cpus 16,255,1024 --send cluster" for one mode.
 bench: deps
 	@$(MAKE) --no-print-directory all $(HV_BOOT) $(MINI) linux-kdump linux-own-kdump
 	@python3 tests/bench.py $(BENCH_ARGS)

@@ -192,6 +192,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cpus", default=",".join(map(str, CPU_COUNTS)))
     ap.add_argument("--icount-max-cpus", type=int, default=ICOUNT_MAX_CPUS)
+    ap.add_argument("--send", default=",".join(SEND_MODES), help="send modes to run, of " + ", ".join(SEND_MODES))
     ap.add_argument("--kdump-cpus", default=",".join(map(str, KDUMP_CPU_COUNTS)),
                     help="CPU counts for crashpath against Linux's own kdump ('' to skip)")
     ap.add_argument("--kdump-runs", type=int, default=3)
@@ -202,8 +203,12 @@ def main():
     print(f"{'CPUs':>4} {'send':<12} {'clock':<6} {'ICR writes':>10} {'send phase us':>13} {'of it NMIs us':>13} "
           f"{'shootdown med/max us':>22} {'entry->jump us':>15} {'SHA-256 us':>11} {'wall s':>7} {'stack max':>9}",
           flush=True)
+    sends = [m for m in args.send.split(",") if m]
+    for m in sends:
+        if m not in SEND_MODES:
+            ap.error(f"unknown send mode {m}")
     for cpus in counts:
-        for send in SEND_MODES:
+        for send in sends:
             for clock in CLOCKS:
                 if clock == "icount" and cpus > args.icount_max_cpus:
                     continue
