@@ -83,6 +83,18 @@ class Row:
     topology: Optional["Topology"] = None   # APIC IDs the platform's way, not -smp N's dense 0..N-1
     machine: str = "pc"     # QEMU -machine; a topology row runs q35
 
+    def qemu_cpu_index(self, cpu):
+        """QEMU's index of the reference hypervisor's CPU `cpu` (HMP mce takes it): the hypervisor
+        numbers CPUs in APIC ID order; QEMU numbers a topology's CPUs by slot, present or not."""
+        if not self.topology:
+            return cpu
+        t = self.topology
+        cpus = sorted([(0, 0, 0)] + t.plugged if t.plugged else
+                      [(s_, c_, h) for s_ in range(t.sockets) for c_ in range(t.cores) for h in range(t.threads)],
+                      key=lambda x: t.apic_id(*x))
+        s_, c_, h = cpus[cpu]
+        return (s_ * t.cores + c_) * t.threads + h
+
     def smp_args(self):
         """QEMU's -machine, -smp and CPU -device arguments for this row."""
         if not self.topology:
@@ -231,8 +243,9 @@ MCE_ARGS = "1 0xb000000000000000 0x5 0 0"
 
 def inject_mce(qmp, row, cpu, log):
     index = row.crasher_index if cpu == "crasher" else int(cpu)
-    reply = qmp.command("human-monitor-command", **{"command-line": f"mce {index} {MCE_ARGS}"})
-    log.write(f"# injected mce into CPU {index}: {json.dumps(reply)}\n")
+    qemu_index = row.qemu_cpu_index(index)
+    reply = qmp.command("human-monitor-command", **{"command-line": f"mce {qemu_index} {MCE_ARGS}"})
+    log.write(f"# injected mce into CPU {index} (QEMU CPU {qemu_index}): {json.dumps(reply)}\n")
     if reply.get("return", None) != "":
         return f"mce into CPU {index} refused: {json.dumps(reply)}"
     return None
