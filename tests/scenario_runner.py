@@ -88,12 +88,7 @@ class Row:
         numbers CPUs in APIC ID order; QEMU numbers a topology's CPUs by slot, present or not."""
         if not self.topology:
             return cpu
-        t = self.topology
-        cpus = sorted([(0, 0, 0)] + t.plugged if t.plugged else
-                      [(s_, c_, h) for s_ in range(t.sockets) for c_ in range(t.cores) for h in range(t.threads)],
-                      key=lambda x: t.apic_id(*x))
-        s_, c_, h = cpus[cpu]
-        return (s_ * t.cores + c_) * t.threads + h
+        return self.topology.slots().index(self.topology.present_cpus()[cpu])
 
     def smp_args(self):
         """QEMU's -machine, -smp and CPU -device arguments for this row."""
@@ -153,8 +148,16 @@ class Topology:
 
     @property
     def max_apic_id(self):
-        cpus = self.plugged or [(self.sockets - 1, self.cores - 1, self.threads - 1)]
-        return max(self.apic_id(*c) for c in cpus)
+        return self.apic_id(*self.present_cpus()[-1])
+
+    def slots(self):
+        """Every (socket, core, thread) of the topology, in QEMU's order: its CPU index."""
+        return [(s_, c_, t_) for s_ in range(self.sockets) for c_ in range(self.cores) for t_ in range(self.threads)]
+
+    def present_cpus(self):
+        """The present CPUs in APIC ID order, as the reference hypervisor numbers them (MADT order)."""
+        cpus = [(0, 0, 0)] + self.plugged if self.plugged else self.slots()
+        return sorted(cpus, key=lambda c: self.apic_id(*c))
 
     def qemu_args(self, model):
         smp = f"sockets={self.sockets},cores={self.cores},threads={self.threads}"

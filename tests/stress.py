@@ -134,8 +134,7 @@ def make_run(seed):
     topology = None
     if apic == "x2apic" and rng.random() < 0.3:
         topology = runner.Topology(2, rng.choice([12, 100, 256]), rng.choice([1, 2, 3]), [])
-        others = [(s_, c_, t_) for s_ in range(topology.sockets) for c_ in range(topology.cores)
-                  for t_ in range(topology.threads) if (s_, c_, t_) != (0, 0, 0)]
+        others = topology.slots()[1:]       # all but the boot CPU, 0.0.0
         topology.plugged = sorted(rng.sample(others, min(cpus - 1, len(others))))
         cpus = topology.present
 
@@ -144,7 +143,7 @@ def make_run(seed):
                      timeout=120.0,
                      scenario=scenario, crasher=str(crasher), expect=";".join(expect) if expect else "-",
                      events=runner.parse_events(events_text, f"seed {seed}"))
-    where = f" ids={sorted(topology.apic_id(*c) for c in [(0, 0, 0)] + topology.plugged)}" if topology else ""
+    where = f" ids={[topology.apic_id(*c) for c in topology.present_cpus()]}" if topology else ""
     summary = f"{family} cpus={cpus}{where} {apic} {scenario} crasher={crasher} expect={row.expect} events={events_text}"
     return row, summary
 
