@@ -53,6 +53,14 @@ command -v clang >/dev/null 2>&1 || missing+=(clang)         # second compiler, 
 command -v python3 >/dev/null 2>&1 || missing+=(python3)     # scenario runner
 command -v objcopy >/dev/null 2>&1 || missing+=(binutils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)   # the out-of-tree consumer test
+# Bochs, the second CPU model (VMX, CET), booted from a GRUB ISO (tests/bochs.py)
+command -v bochs-bin >/dev/null 2>&1 || missing+=(bochs)
+[ -e /usr/share/bochs/BIOS-bochs-latest ] || missing+=(bochsbios)
+[ -e /usr/share/vgabios/vgabios.bin ] || missing+=(vgabios)
+command -v grub-mkrescue >/dev/null 2>&1 || missing+=(grub-common)
+[ -d /usr/lib/grub/i386-pc ] || missing+=(grub-pc-bin)
+command -v xorriso >/dev/null 2>&1 || missing+=(xorriso)
+command -v mformat >/dev/null 2>&1 || missing+=(mtools)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # libFuzzer and the sanitizer runtimes clang links with -fsanitize=fuzzer

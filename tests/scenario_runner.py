@@ -26,6 +26,8 @@ import threading
 import time
 from typing import Callable, List, Optional
 
+import bochs
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TABLE = os.path.join(ROOT, "tests", "scenarios.table")
 BUILD = os.path.join(ROOT, "build")
@@ -82,6 +84,15 @@ class Row:
     qemu_extra: List[str] = dataclasses.field(default_factory=list)
     topology: Optional["Topology"] = None   # APIC IDs the platform's way, not -smp N's dense 0..N-1
     machine: str = "pc"     # QEMU -machine; a topology row runs q35
+
+    @property
+    def bochs_model(self):
+        """The Bochs CPU model if the row runs under Bochs (cpu column bochs:MODEL), else None."""
+        return bochs.model_of(self.cpu)
+
+    @property
+    def emulator(self):
+        return "Bochs" if self.bochs_model else "QEMU"
 
     def qemu_cpu_index(self, cpu):
         """QEMU's index of the reference hypervisor's CPU `cpu` (HMP mce takes it): the hypervisor
@@ -200,6 +211,8 @@ def load_table():
                   events=parse_events(f["events"], f"{TABLE}:{lineno}"))
         if row.target not in TARGETS:
             sys.exit(f"{TABLE}:{lineno}: unknown target {row.target}")
+        if row.bochs_model and bochs.why_not(row):
+            sys.exit(f"{TABLE}:{lineno}: {row.name} cannot run under Bochs: {bochs.why_not(row)}")
         # expect token halt_on=TEXT: the row passes when the console shows TEXT
         # ('_' for a space) and no kdump kernel ever runs
         for tok in row.expect_tokens:
@@ -505,45 +518,91 @@ class Injector:
 
 
 def fresh_paths(row):
-    out_dir = os.path.join(BUILD, "scenarios")
-    os.makedirs(out_dir, exist_ok=True)
-    base = os.path.join(out_dir, row.name)
+    base = os.path.join(BUILD, "scenarios", row.name)
+    os.makedirs(os.path.dirname(base), exist_ok=True)
     for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore"):
         if os.path.exists(stale):
             os.unlink(stale)
     return base + ".log", base + ".qmp", base + ".disk", base + ".vmcore"
 
 
+class PipeConsole:
+    """QEMU's serial port on its stdout."""
+
+    def __init__(self, proc):
+        self.proc = proc
+
+    def read(self, wait):
+        """Bytes the console gave within `wait` seconds: b"" if none yet, None once it ended."""
+        ready, _, _ = select.select([self.proc.stdout], [], [], wait)
+        if not ready:
+            return None if self.proc.poll() is not None else b""
+        return os.read(self.proc.stdout.fileno(), 65536) or None
+
+
+class FileConsole:
+    """Bochs's serial port, written to a file as it comes."""
+
+    def __init__(self, proc, path):
+        self.proc, self.file = proc, open(path, "rb")
+
+    def read(self, wait):
+        chunk = self.file.read(65536)
+        if chunk:
+            return chunk
+        if self.proc.poll() is not None:
+            return self.file.read(65536) or None
+        time.sleep(min(wait, 0.1))
+        return b""
+
+
+# Under Bochs nothing exits the machine: the console's last word is the status the mini
+# verifier's and the hypervisor's isa-debug-exit would have given under QEMU.
+CONSOLE_ENDS = (("VERDICT: PASS", MINI_PASS_STATUS), ("VERDICT: FAIL", MINI_FAIL_STATUS),
+                ("hv: SKIP: ", HV_SKIP_STATUS), ("hv: FAIL: ", HV_FAIL_STATUS))
+
+
+def start_machine(row, base, qmp_path, disk_path):
+    """Start the row's emulator: (process, console, the command, status_from_console)."""
+    if row.bochs_model:
+        modules = [(TARGETS[row.target], "console=ttyS0")]
+        cmd, console_path = bochs.prepare(row, base, HV, hv_cmdline(row), modules)
+        out = open(base + ".bochs-out", "wb")
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        out.close()
+        return proc, FileConsole(proc, console_path), cmd, True
+    cmd = qemu_command(row, qmp_path, disk_path)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    return proc, PipeConsole(proc), cmd, False
+
+
 def boot(row, show, progress=None):
-    """Run QEMU for the row until it exits or times out, scanning its console and injecting
-    its events on their triggers."""
+    """Run the row's emulator until it exits, or its console's last word (Bochs), or the row
+    times out, scanning the console and injecting its events on their triggers."""
     log_path, qmp_path, disk_path, dump_path = fresh_paths(row)
+    base = log_path[:-len(".log")]
     if row.is_linux:
         with open(disk_path, "wb") as d:
             d.truncate(DISK_SIZE)
-    cmd = qemu_command(row, qmp_path, disk_path)
     start = time.time()
     marks = {}
     deadline = start + row.timeout
     verdict = None
+    console_status = None
     with open(log_path, "w") as log:
+        proc, console, cmd, status_from_console = start_machine(row, base, qmp_path, disk_path)
         log.write("# " + " ".join(cmd) + "\n")
         injector = Injector(row, qmp_path, log)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         buf = b""
         timed_out = False
         while True:
             left = deadline - time.time()
             if left <= 0:
-                timed_out = True
+                timed_out = console_status is None
                 break
-            ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
-            if not ready:
-                if proc.poll() is not None:
-                    break
-                continue
-            chunk = os.read(proc.stdout.fileno(), 65536)
-            if not chunk:
+            chunk = console.read(min(left, 0.5))
+            if chunk is None:
                 break
             buf += chunk
             while b"\n" in buf:
@@ -561,9 +620,15 @@ def boot(row, show, progress=None):
                 if "halted" in marks and not halted_before:
                     # crashpath said it halts: give a kdump kernel a moment to prove it wrong
                     deadline = min(deadline, time.time() + 2)
+                if status_from_console and console_status is None:
+                    for word, code in CONSOLE_ENDS:
+                        if line.startswith(word):
+                            # the machine's last word: let the rest of the line drain, then stop
+                            console_status = code
+                            deadline = min(deadline, time.time() + 0.3)
                 injector.on_line(line, deadline, marks)
         injector.finish(marks)
-        if timed_out:
+        if timed_out or console_status is not None:
             os.killpg(proc.pid, signal.SIGKILL)
             if "halted" in marks:
                 timed_out = False
@@ -572,11 +637,25 @@ def boot(row, show, progress=None):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             status = proc.wait()
+        if console_status is not None:
+            status = console_status
         if buf:
             log.write(buf.decode("utf-8", "replace") + "\n")
         log.write(f"# exit status {status}, {time.time() - start:.1f} s\n")
+    if row.bochs_model:
+        bochs.cleanup(base)
     return Boot(status, timed_out, marks, verdict, injector.pending, time.time() - start, log_path,
                 disk_path, dump_path)
+
+
+def emulator_said(b):
+    """Why Bochs stopped by itself, from its log (a PANIC, a triple fault), or ''."""
+    log = b.log_path[:-len(".log")] + ".com1.bochs"
+    if not os.path.exists(log):
+        return ""
+    said = [ln.strip() for ln in open(log, errors="replace") if ">>PANIC<<" in ln or "triple fault" in ln
+            or "shutdown" in ln.lower()]
+    return f"; Bochs: {said[-1][-160:]}" if said else ""
 
 
 def judge(row, b):
@@ -589,20 +668,20 @@ def judge(row, b):
     if b.timed_out:
         return FAIL, f"timeout after {row.timeout:.0f} s"
     if status == 0:
-        return FAIL, "QEMU exited with status 0 (no debug-exit from the guest)"
+        return FAIL, f"{row.emulator} exited with status 0 (no debug-exit from the guest){emulator_said(b)}"
     if "halted" in marks:
         # a row whose expected end is crashpath refusing to jump: no kdump kernel may run
         if verdict is not None or "init" in marks:
             return FAIL, "a kdump kernel ran although crashpath should have halted"
         return PASS, f"halted as expected: {marks['halted']}"
     if verdict is None:
-        return FAIL, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict (QEMU status {status})"
+        return FAIL, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict ({row.emulator} status {status}){emulator_said(b)}"
     if b.pending:
         return FAIL, f"event never triggered: {b.pending[0].trigger!r}"
     if "refused" in marks:
         return FAIL, marks["refused"]
     if not verdict.startswith("VERDICT: PASS") or status != MINI_PASS_STATUS:
-        return FAIL, f"{verdict[len('VERDICT: '):]} (QEMU status {status})"
+        return FAIL, f"{verdict[len('VERDICT: '):]} ({row.emulator} status {status})"
     if "bad" in marks:
         return FAIL, f"kdump kernel complained: {marks['bad']}"
     what = verdict[len("VERDICT: PASS "):]
@@ -627,9 +706,23 @@ def judge_linux_dump(row, b):
     return True, what
 
 
+def on_bochs(rows, model):
+    """The QEMU rows again on Bochs model `model`, each named MODEL/NAME (its files go to
+    build/scenarios/MODEL/); rows the table already runs under Bochs are left out."""
+    out = []
+    for row in rows:
+        if row.bochs_model:
+            continue
+        out.append(dataclasses.replace(row, name=f"{model}/{row.name}", cpu=f"bochs:{model}", machine="pc"))
+    return out
+
+
 def run_row(row, show, progress: Optional[Callable[[str], None]] = None):
     """One row: boot, judge, and for Linux the dump on the host. Returns (rank, what, seconds,
-    console log path); rank is PASS, SKIP, FAIL or ERROR."""
+    console log path); rank is PASS, SKIP, FAIL or ERROR. A row Bochs cannot run at all (QMP
+    events, a QEMU topology, a Linux row) is a SKIP that says why."""
+    if row.bochs_model and bochs.why_not(row):
+        return SKIP, f"not under Bochs: {bochs.why_not(row)}", 0.0, ""
     try:
         b = boot(row, show, progress)
     except OSError as e:
@@ -646,8 +739,19 @@ def main():
     ap.add_argument("names", nargs="*", help="run rows whose name contains one of these")
     ap.add_argument("--show", action="store_true", help="copy each console to the terminal")
     ap.add_argument("--list", action="store_true", help="list the rows and exit")
+    ap.add_argument("--on", metavar="bochs:MODEL[,...]", help="the table's Bochs rows, then its QEMU rows "
+                    f"again on each Bochs model named ({', '.join(bochs.MODELS)}); a row Bochs cannot run "
+                    "is a SKIP that says why")
+    ap.add_argument("--machine", choices=["qemu", "bochs"], help="only the table's rows of this emulator")
     args = ap.parse_args()
     rows = load_table()
+    if args.machine:
+        rows = [r for r in rows if bool(r.bochs_model) == (args.machine == "bochs")]
+    if args.on:
+        models = [bochs.model_of(m) for m in args.on.split(",")]
+        if any(m not in bochs.MODELS for m in models):
+            sys.exit(f"run-scenarios: --on takes bochs:MODEL[,...], MODEL one of {', '.join(bochs.MODELS)}")
+        rows = [r for r in rows if r.bochs_model] + [r for m in models for r in on_bochs(rows, m)]
     if args.names:
         rows = [r for r in rows if any(n in r.name for n in args.names)]
         if not rows:
