@@ -5,7 +5,11 @@
 ; Boot page tables (in .boot.bss, physical = virtual):
 ;   PML4[0]   -> pdpt_low:  [0..3] -> pd0..pd3   identity, 2 MiB pages, 0-4 GiB
 ;   PML4[511] -> pdpt_high: [510] -> pd0, [511] -> pd1   0xffffffff80000000 -> 0-2 GiB
-; The 2 MiB page holding the LAPIC (0xfee00000) is mapped uncached (PCD|PWT).
+;   PML5[0], PML5[511] -> PML4   with la57=1 (5-level paging): bits 56:48 of both ranges
+;                                select PML5 entries 0 and 511, the rest is the same walk
+; The 2 MiB page holding the LAPIC (0xfee00000) is mapped uncached (PCD|PWT). Every 2 MiB
+; page is global (G): with CR4.PGE on (features.c) they survive a CR3 load, as a real
+; host's kernel mappings do, and the hand-off must flush them.
 
 %define KERNEL_VMA 0xffffffff80000000
 %define MB_MAGIC 0x1badb002
@@ -31,9 +35,11 @@ boot_pml4:  resb 4096
 pdpt_low:   resb 4096
 pdpt_high:  resb 4096
 boot_pd:    resb 4 * 4096
+boot_pml5:  resb 4096
 early_stack: resb 4096
 early_stack_top:
 mb_info_phys: resd 1
+use_la57:   resd 1                      ; 1: CR3 = PML5, CR4.LA57 (BSP and APs)
 
 section .boot progbits alloc exec write align=16
 bits 32
@@ -45,9 +51,12 @@ _start:
     mov [mb_info_phys], ebx
     ; zero the tables (NOLOAD memory holds whatever was there)
     mov edi, boot_pml4
-    mov ecx, (3 + 4) * 4096 / 4
+    mov ecx, (3 + 4 + 1) * 4096 / 4
     xor eax, eax
     rep stosd
+    mov dword [boot_pml5], boot_pml4 + 3
+    mov dword [boot_pml5 + 511 * 8], boot_pml4 + 3
+    call choose_paging
     mov dword [boot_pml4], pdpt_low + 3
     mov dword [boot_pml4 + 511 * 8], pdpt_high + 3
     mov ecx, 0
@@ -66,7 +75,7 @@ _start:
 .pd:
     mov eax, ecx
     shl eax, 21
-    or eax, 0x83                        ; present, writable, 2 MiB
+    or eax, 0x183                       ; present, writable, 2 MiB, global
     cmp ecx, 0xfee00000 >> 21
     jne .cached
     or eax, 0x18                        ; PCD | PWT: the LAPIC page
@@ -82,13 +91,51 @@ _start:
     lgdt [boot_gdtr]
     jmp 0x08:long_low
 
-; PAE, CR3, EFER.LME, paging. Shared by the BSP and the APs (32-bit code).
+; la57=1 on the multiboot command line, and CPUID.(EAX=7,ECX=0):ECX.LA57[16]:
+; run 5-level paging. Decided here, before paging is on: CR4.LA57 cannot
+; change in long mode (SDM vol. 3, 4.1.1; MOV to CR4 would #GP). Without
+; LA57 the hypervisor stays 4-level and main.c ends the row as SKIP.
+choose_paging:
+    mov esi, [mb_info_phys]
+    test dword [esi], 1 << 2            ; multiboot flags: cmdline valid
+    jz .done
+    mov esi, [esi + 16]
+.scan:
+    cmp byte [esi], 0
+    je .done
+    cmp dword [esi], 'la57'
+    jne .next
+    cmp word [esi + 4], '=1'
+    je .wanted
+.next:
+    inc esi
+    jmp .scan
+.wanted:
+    xor eax, eax
+    cpuid
+    cmp eax, 7
+    jb .done
+    mov eax, 7
+    xor ecx, ecx
+    cpuid
+    test ecx, 1 << 16
+    jz .done
+    mov dword [use_la57], 1
+.done:
+    ret
+
+; PAE (and LA57), CR3, EFER.LME, paging. Shared by the BSP and the APs (32-bit code).
 enter_long_mode:
     mov eax, cr4
     or eax, 1 << 5
+    mov ecx, boot_pml4
+    cmp dword [use_la57], 0
+    je .paging_4
+    or eax, 1 << 12                     ; LA57 with PAE, before PG (SDM vol. 3, 4.1.2)
+    mov ecx, boot_pml5
+.paging_4:
     mov cr4, eax
-    mov eax, boot_pml4
-    mov cr3, eax
+    mov cr3, ecx
     mov ecx, 0xc0000080
     rdmsr
     or eax, 1 << 8

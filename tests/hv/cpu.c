@@ -163,6 +163,7 @@ void cpu_init_this(struct hv_cpu *c)
     load_tables(c);
     wrmsr(MSR_GS_BASE, (uint64_t)(uintptr_t)c);
     lapic_init(c);
+    host_features_on(c);
 }
 
 _Static_assert(__builtin_offsetof(struct hv_cpu, stack_top) == 24, "boot.asm HV_CPU_STACK_TOP");

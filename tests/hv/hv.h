@@ -107,6 +107,7 @@ struct hv_cpu {
     uint8_t ist_mc[IST_SIZE] __attribute__((aligned(16)));
     uint8_t ist_df[IST_SIZE] __attribute__((aligned(16)));
     uint8_t crashpath_nmi[IST_SIZE] __attribute__((aligned(16)));   /* crashpath's, with victim_nmi_ist */
+    uint64_t cr4;                      /* as features.c left it */
 };
 extern struct hv_cpu hv_cpus[HV_MAX_CPUS];
 extern uint32_t hv_nr_cpus;
@@ -129,6 +130,10 @@ uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
 void lapic_send_ipi(uint32_t apic_id, uint32_t low);
 uint32_t lapic_id(void);
+
+/* ---- features.c: CR4 features every CPU whose model has them runs with ---- */
+void host_features_on(struct hv_cpu *c);
+void host_features_report(const struct hv_cpu *c);
 
 /* ---- watchdog.c: an HPET NMI watchdog, stopped by crashpath's quiesce hook ---- */
 void watchdog_arm(uint32_t period_ms, uint32_t dest);

@@ -488,8 +488,8 @@ static void setup_cpus(void)
 
     if (cmdline_get("apic", buf, sizeof(buf)) && buf[0] == 'x' && buf[1] == '2') {
         cpuid(1, &a, &b, &c, &d);
-        if (!(c & (1u << 21)))
-            hv_fail("apic=x2apic but the CPU has no x2APIC");
+        if (!(c & (1u << 21)))      /* Bochs's AMD models have none */
+            hv_skip("apic=x2apic: this CPU model has no x2APIC");
         hv_x2apic = 1;
     }
     /* The BSP is CPU 0; the others follow in MADT order. unlisted=N: the
@@ -518,11 +518,17 @@ static void setup_cpus(void)
 
 void hv_main(uint32_t mb_info_phys)
 {
+    char buf[8];
+
     console_init();
     platform_init(mb_info_phys);
     unmap_null_page();
     hv_printf("hv: reference hypervisor, command line \"%s\"\n", platform.cmdline);
     setup_cpus();
+    host_features_report(&hv_cpus[0]);
+    /* la57=1: boot.asm chose 5-level paging if CPUID has it */
+    if (cmdline_get("la57", buf, sizeof(buf)) && buf[0] == '1' && !(hv_cpus[0].cr4 & (1ull << 12)))
+        hv_skip("la57: this CPU model has no 5-level paging");
     parse_scenario();
     hv_printf("hv: %u CPUs up, %s mode, TSC %lu kHz\n", hv_nr_cpus, hv_x2apic ? "x2APIC" : "xAPIC",
               platform.tsc_khz);

@@ -34,7 +34,9 @@ def main():
     struct.pack_into("<I", setup, 0x230, 0x200000)  # kernel_alignment
     setup[0x234] = 1                              # relocatable_kernel
     setup[0x235] = 21                             # min_alignment: 2 MiB
-    struct.pack_into("<H", setup, 0x236, 0x0003)  # XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G
+    # XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G | XLF_5LEVEL: the verifier never touches paging,
+    # so it starts under whatever 4- or 5-level tables the hand-off built
+    struct.pack_into("<H", setup, 0x236, 0x0023)
     struct.pack_into("<I", setup, 0x238, 2047)    # cmdline_size
     struct.pack_into("<I", setup, 0x260, init_size)
     open(out, "wb").write(bytes(setup) + payload)
