@@ -477,6 +477,7 @@ void hv_exception(struct crashpath_regs *frame, uint64_t vector)
 void hv_ap_main(struct hv_cpu *c)
 {
     cpu_init_this(c);
+    cet_switch_on(c);           /* cet=1: here, in the outermost frame, which never returns (hv.h) */
     __atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
     play_role(c);
 }
@@ -518,11 +519,17 @@ static void setup_cpus(void)
 
 void hv_main(uint32_t mb_info_phys)
 {
+    char buf[4];
+
     console_init();
     platform_init(mb_info_phys);
     unmap_null_page();
     hv_printf("hv: reference hypervisor, command line \"%s\"\n", platform.cmdline);
+    /* cet=1: supervisor shadow stacks and IBT on every CPU (tests/hv/cet.c) */
+    if (cmdline_get("cet", buf, sizeof(buf)) && buf[0] == '1')
+        cet_prepare();
     setup_cpus();
+    cet_switch_on(&hv_cpus[0]);  /* the APs have switched as they came up */
     parse_scenario();
     hv_printf("hv: %u CPUs up, %s mode, TSC %lu kHz\n", hv_nr_cpus, hv_x2apic ? "x2APIC" : "xAPIC",
               platform.tsc_khz);
