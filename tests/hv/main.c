@@ -250,6 +250,8 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
         n += hv_snprintf(out + n, size - n, " cp.x2apic_cpu=%u", run.to_x2apic);
     if (gp_hook_cpu != NO_CPU)
         n += hv_snprintf(out + n, size - n, " cp.faulted=%u", gp_hook_cpu);
+    if (hv_cet)                 /* no victim may fault into crashpath_crash (a #CP) */
+        n += hv_snprintf(out + n, size - n, " cp.cet=1");
     if (run.corrupt_jump)       /* entered anyway: the note must say the kernel was corrupt */
         n += hv_snprintf(out + n, size - n, " cp.corrupt=1");
     if (run.wreck_cpu != NO_CPU)
