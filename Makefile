@@ -161,13 +161,17 @@ unit-san: $(UNIT_SAN_BIN)
 HV_DIR := tests/hv
 HV_ELF := $(BUILD)/hv/hv.elf
 HV_BOOT := $(BUILD)/hv/hv.elf32
+# -fcf-protection=full -fno-jump-tables: the hypervisor runs as a CET host with cet=1 (tests/hv/cet.c):
+# ENDBR64 on its C functions, and no NOTRACK jump tables (#CP with IA32_S_CET.NO_TRACK_EN clear).
+# On a CPU without CET, or with cet=1 absent, ENDBR64 is a NOP.
 HV_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
 	-isystem $(shell $(CC) -print-file-name=include) -mcmodel=kernel -mno-red-zone \
-	-mgeneral-regs-only -fno-pic -fno-stack-protector -fno-omit-frame-pointer -Iinclude -Itests/kdump
+	-mgeneral-regs-only -fno-pic -fno-stack-protector -fno-omit-frame-pointer \
+	-fcf-protection=full -fno-jump-tables -Iinclude -Itests/kdump
 HV_OBJS := $(patsubst $(HV_DIR)/%.c,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.c)) \
 	$(patsubst $(HV_DIR)/%.asm,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.asm))
 
-$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h tests/kdump/marks.h include/crashpath.h
+$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h tests/kdump/marks.h include/crashpath.h Makefile
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@

@@ -179,6 +179,9 @@ boot_gdtr:
 ; mode at CS:IP = 0x0800:0000 after SIPI. All APs are started together, so
 ; they take tramp_lock for the one scratch stack, find their own struct hv_cpu
 ; and stack by APIC ID (hv_ap_lookup, C: the 32-bit x2APIC ID from CPUID), and release it on their own stack.
+; CET is off here (INIT clears CR4, and the BSP's boot path runs before cet=1 is read): with
+; cet=1 each CPU turns it on in its outermost C frame, hv_main or hv_ap_main, which never
+; return to this code, so the CALLs below need no shadow-stack entries (tests/hv/cet.c).
 align 16
 global tramp_start, tramp_end
 tramp_start:

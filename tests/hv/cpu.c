@@ -100,6 +100,9 @@ static void load_tables(struct hv_cpu *c)
     idtr.limit = sizeof(c->idt) - 1;
     idtr.base = (uint64_t)(uintptr_t)c->idt;
     __asm__ volatile("lgdt %0" : : "m"(gdtr));
+    /* CS reloaded by a far return, always before cet=1 turns shadow stacks
+     * on (hv.h, cet_switch_on): with them on, a far RET also pops CS and LIP
+     * from the shadow stack, which no far CALL pushed (#CP). */
     __asm__ volatile("pushq %0; leaq 1f(%%rip), %%rax; pushq %%rax; lretq; 1:" : : "i"(HV_CS) : "rax", "memory");
     __asm__ volatile("mov %0, %%ds; mov %0, %%es; mov %0, %%ss" : : "r"(HV_DS));
     __asm__ volatile("ltr %w0" : : "r"(HV_TSS));

@@ -9,6 +9,14 @@
 ;   +0x70 rdi ... +0x00 r15 (PUSH_GPRS order)                   stub
 ;
 ; hv_exception(frame, vector) returns to IRETQ for NMIs the scenario does not crash on.
+;
+; CET (knob cet=1, tests/hv/cet.c): every entry the CPU reaches through the IDT and every
+; function below starts with ENDBR64: with supervisor IBT on, an event delivered through the
+; IDT or an indirect CALL/JMP that lands anywhere else raises #CP (SDM vol. 1, ch. 17
+; "Indirect Branch Tracking"); elsewhere ENDBR64 is a NOP. Shadow stacks: event delivery
+; pushes CS, LIP and SSP on the shadow stack and the stubs' IRETQ pops and checks them; the
+; functions here that never return (they switch RSP, spin or halt) leave the shadow stack as
+; their CALL left it, which is consistent: nothing ever returns through those frames.
 
 bits 64
 default rel
@@ -17,6 +25,7 @@ default rel
     global %1:function (%1.end - %1)
     align 16
 %1:
+    endbr64
 %endmacro
 
 %macro PUSH_GPRS 0
@@ -62,6 +71,7 @@ section .text
 %macro VECTOR_STUB 1
 align 16
 vector_%1:
+    endbr64                         ; an IDT gate's target (IBT)
 %if %1 == 8 || (%1 >= 10 && %1 <= 14) || %1 == 17 || %1 == 21 || %1 == 29 || %1 == 30
 %else
     push qword -1
@@ -93,6 +103,7 @@ exception_common:
 extern hv_wakeup
 global hv_wakeup_entry
 hv_wakeup_entry:
+    endbr64                         ; an IDT gate's target (IBT)
     push qword -1
     PUSH_GPRS
     cld
@@ -160,7 +171,8 @@ hv_spin_sentinels.end:
 
 ; void hv_spin_sentinels_on(uint64_t sentinel_base, volatile uint32_t *ready, void *rsp): as
 ; hv_spin_sentinels, on the stack at rsp (scenario ist_canary_cpu: a victim that runs on its
-; own NMI or #MC IST stack when the shootdown comes, canaries above rsp).
+; own NMI or #MC IST stack when the shootdown comes, canaries above rsp). A direct JMP, and
+; SSP stays on this CPU's shadow stack: shadow stacks follow CALL and RET, not RSP.
 FUNC hv_spin_sentinels_on
     mov rsp, rdx
     jmp hv_spin_sentinels
@@ -169,7 +181,8 @@ hv_spin_sentinels_on.end:
 ; void hv_spin_wrecked(uint64_t sentinel_base, volatile uint32_t *ready, uint64_t rsp): as
 ; hv_spin_sentinels, but on RSP = rsp, where nothing can be pushed: an unmapped guard page (a
 ; stack that overflowed), or a non-canonical address (CPL 0 on a guest's RSP, the SYSCALL
-; window). Nothing is painted; the stack is never touched. Scenario wreck_cpu.
+; window). Nothing is painted; the stack is never touched. Scenario wreck_cpu. SSP is left
+; where the CALL put it: the shadow stack is still good, only RSP is wrecked.
 FUNC hv_spin_wrecked
     cli
     LOAD_SENTINELS rdi
@@ -192,7 +205,8 @@ hv_halt_forever.end:
 ; uint64_t hv_vmrun(uint64_t vmcb_pa, volatile uint32_t *ready): one VMRUN of the guest
 ; below. VMRUN saves the host's RAX, RSP, RIP, RFLAGS, segments and control registers in
 ; the host save area and #VMEXIT restores them (AMD APM vol. 2, 15.5); every other GPR is
-; shared with the guest, which touches none but reads RSI. Returns with GIF=0.
+; shared with the guest, which touches none but reads RSI. Returns with GIF=0. A plain
+; CALL/RET pair for the shadow stack (cet=1 with svm=1 is untried: no emulator here has both).
 FUNC hv_vmrun
     mov rax, rdi
     vmrun

@@ -162,6 +162,40 @@ void hv_guest_loop(void);
 __attribute__((noreturn)) void hv_clgi_loop(volatile uint32_t *ready, uint64_t ticks);
 extern const char hv_gif_open[], hv_gif_open_end[];
 
+/* ---- cet.c: knob cet=1, supervisor shadow stacks and IBT on every CPU ---- */
+#define CR4_CET (1ull << 23)
+extern int hv_cet;                                   /* set by cet_prepare */
+void cet_prepare(void);                              /* BSP, before the APs start; SKIP without CET */
+void cet_load_msrs(const struct hv_cpu *c);
+void cet_cpu_on(const struct hv_cpu *c);
+
+/*
+ * With cet=1, turn CET on for the calling CPU and move it onto its shadow
+ * stack. Only for a CPU's outermost C frame (hv_main, hv_ap_main), which never
+ * returns, after cpu_init_this (its far return reloading CS would find no
+ * CS:LIP frame on the shadow stack and raise #CP). Inline, so no RET is left
+ * that the fresh shadow stack has no entry for: every CALL from here on
+ * pushes its return address there, and every RET pops one it pushed.
+ *   CR4.CET (SDM vol. 3, 2.5) with IA32_S_CET.SH_STK_EN set turns shadow
+ *   stacks on at CPL 0 with SSP wherever it was (no CALL, RET or STI until
+ *   SETSSBSY; interrupts are off);
+ *   SETSSBSY (SDM vol. 2B): checks that IA32_PL0_SSP points at a supervisor
+ *   token with busy clear, sets busy and loads SSP with IA32_PL0_SSP: the way
+ *   CPL-0 code enters its own shadow stack (a ring-3 to ring-0 transition
+ *   would do the same through the same MSR).
+ */
+static inline __attribute__((always_inline)) void cet_switch_on(const struct hv_cpu *c)
+{
+    uint64_t cr4;
+
+    if (!__atomic_load_n(&hv_cet, __ATOMIC_ACQUIRE))
+        return;
+    cet_load_msrs(c);
+    __asm__ volatile("mov %%cr4, %0\n\tor %1, %0\n\tmov %0, %%cr4\n\tsetssbsy"
+                     : "=&r"(cr4) : "i"(CR4_CET) : "memory");
+    cet_cpu_on(c);
+}
+
 /* ---- svm.c: AMD SVM guests ---- */
 int svm_available(void);
 void svm_enable(struct hv_cpu *c);                   /* EFER.SVME and the host save area */

@@ -250,6 +250,8 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
         n += hv_snprintf(out + n, size - n, " cp.x2apic_cpu=%u", run.to_x2apic);
     if (gp_hook_cpu != NO_CPU)
         n += hv_snprintf(out + n, size - n, " cp.faulted=%u", gp_hook_cpu);
+    if (hv_cet)                 /* no victim may fault into crashpath_crash (a #CP) */
+        n += hv_snprintf(out + n, size - n, " cp.cet=1");
     if (run.corrupt_jump)       /* entered anyway: the note must say the kernel was corrupt */
         n += hv_snprintf(out + n, size - n, " cp.corrupt=1");
     if (run.wreck_cpu != NO_CPU)
@@ -477,6 +479,7 @@ void hv_exception(struct crashpath_regs *frame, uint64_t vector)
 void hv_ap_main(struct hv_cpu *c)
 {
     cpu_init_this(c);
+    cet_switch_on(c);           /* cet=1: here, in the outermost frame, which never returns (hv.h) */
     __atomic_store_n(&c->online, 1, __ATOMIC_RELEASE);
     play_role(c);
 }
@@ -524,7 +527,11 @@ void hv_main(uint32_t mb_info_phys)
     platform_init(mb_info_phys);
     unmap_null_page();
     hv_printf("hv: reference hypervisor, command line \"%s\"\n", platform.cmdline);
+    /* cet=1: supervisor shadow stacks and IBT on every CPU (tests/hv/cet.c) */
+    if (cmdline_get("cet", buf, sizeof(buf)) && buf[0] == '1')
+        cet_prepare();
     setup_cpus();
+    cet_switch_on(&hv_cpus[0]);  /* the APs have switched as they came up */
     host_features_report(&hv_cpus[0]);
     /* la57=1: boot.asm chose 5-level paging if CPUID has it */
     if (cmdline_get("la57", buf, sizeof(buf)) && buf[0] == '1' && !(hv_cpus[0].cr4 & (1ull << 12)))

@@ -222,6 +222,8 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->lowmem = parse_num(&v);
         } else if (key_is(w, "cp.sentinel")) {
             e->sentinel = 1;
+        } else if (key_is(w, "cp.cet")) {
+            e->cet = 1;
         } else if (key_is(w, "cp.spin")) {
             parse_range(value_of(w), &e->spin_lo, &e->spin_hi);
         } else if (key_is(w, "cp.lib")) {
@@ -442,6 +444,12 @@ static void check_disturbances(struct ctx *c, uint32_t i, const struct cpu_seen 
         fail_msg(c, c->e->reentered[i] ? "no re-entry recorded though the row made one: cpu, reentries"
                                        : "parked CPU entered the victim path again: cpu, reentries",
                  i, s->note.reentries);
+    /* Under CET a victim that did not crash itself was stopped by the NMI;
+     * one whose note says it came in as a late crasher faulted into the
+     * host's panic path instead, and under CET that is a #CP: an entry
+     * without ENDBR64, or a RET or IRET out of step with the shadow stack. */
+    if (c->e->cet && c->e->unpainted != i && (s->note.flags & CRASHPATH_CPUF_LATE_CRASHER))
+        fail_msg(c, "victim faulted into crashpath_crash under CET (a #CP?): cpu, flags", i, s->note.flags);
     if (c->e->mce[i] ? !s->note.machine_checks : s->note.machine_checks != 0)
         fail_msg(c, c->e->mce[i] ? "no machine check counted though the row injected one: cpu, machine_checks"
                                  : "machine check counted that the row did not inject: cpu, machine_checks",

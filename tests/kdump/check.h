@@ -43,6 +43,9 @@ struct check_expect {
                                      (crash-info send_used), or CHECK_SEND_ANY */
     uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU spun on a stack nothing could be */
     uint64_t wrecked_rsp;         /* ... pushed on, at this RSP, which its note must hold */
+    int cet;                      /* cp.cet=1: the host ran with supervisor shadow stacks and IBT,
+                                     so no victim but a losing crasher may have faulted into
+                                     crashpath_crash (a #CP) */
 };
 
 /* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */
