@@ -1,6 +1,7 @@
 /* verify.c — the mini verifier: a tiny kdump kernel entered through crashpath's hand-off like
- * Linux. It checks NMIs are unblocked, then checks the dump in old memory, prints one verdict
- * line and exits QEMU through isa-debug-exit. */
+ * Linux. It checks NMIs are unblocked, then checks the dump in old memory, with cp.initsipi=1
+ * wakes every parked AP by INIT-SIPI (initsipi.c), prints one verdict line and exits QEMU
+ * through isa-debug-exit. */
 #include <stdint.h>
 #include "../check.h"
 #include "mini.h"
