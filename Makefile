@@ -198,13 +198,21 @@ MINI := $(BUILD)/kdump/mini.bzImage
 MINI_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
 	-isystem $(shell $(CC) -print-file-name=include) -fpie -fvisibility=hidden -mno-red-zone \
 	-mgeneral-regs-only -fno-stack-protector -Iinclude -Itests/kdump
-MINI_OBJS := $(BUILD)/kdump/mini/entry.o $(BUILD)/kdump/mini/verify.o $(BUILD)/kdump/mini/check.o
+MINI_OBJS := $(BUILD)/kdump/mini/entry.o $(BUILD)/kdump/mini/verify.o $(BUILD)/kdump/mini/initsipi.o \
+	$(BUILD)/kdump/mini/check.o
 
+# The INIT-SIPI trampoline is real-mode code that runs where SIPI starts it: a flat blob,
+# which entry.asm includes as data.
+$(BUILD)/kdump/mini/init_trampoline.bin: $(MINI_DIR)/init_trampoline.asm
+	@mkdir -p $(dir $@)
+	$(Q)$(NASM) -f bin -Werror $< -o $@
+
+$(BUILD)/kdump/mini/entry.o: $(BUILD)/kdump/mini/init_trampoline.bin
 $(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.asm
 	@mkdir -p $(dir $@)
-	$(Q)$(NASM) $(NASMFLAGS) $< -o $@
+	$(Q)$(NASM) $(NASMFLAGS) -i $(BUILD)/kdump/mini/ $< -o $@
 
-$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
+$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c $(MINI_DIR)/mini.h tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@

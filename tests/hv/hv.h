@@ -201,4 +201,19 @@ int svm_available(void);
 void svm_enable(struct hv_cpu *c);                   /* EFER.SVME and the host save area */
 __attribute__((noreturn)) void svm_run_guest(struct hv_cpu *c);
 
+/* ---- vmx.c: Intel VMX root operation and guests ---- */
+const char *vmx_missing(void);                       /* why VMX cannot run here, or NULL */
+void vmx_enter_root(struct hv_cpu *c, int load_vmcs);  /* VMXON; with load_vmcs, a current VMCS */
+__attribute__((noreturn)) void vmx_run_guest(struct hv_cpu *c, int halt);
+struct crashpath_vmx_state *vmx_state(uint32_t cpu);  /* crashpath's record of the CPU's VMX state */
+
+/* ---- vmx_entry.asm ---- */
+int hv_vmx_enter(int resume, volatile uint32_t *ready);   /* 0 after a VM exit, else the failure */
+extern const char hv_vmx_exit[];                      /* HOST_RIP */
+int hv_vmx_offer_nmi(uint64_t guest_rip);             /* crashpath_nmi_vmexit, guest RIP in RBX */
+extern const char hv_vmx_offer_nmi_end[];
+void hv_vmx_guest_spin(void);
+void hv_vmx_guest_halt(void);
+extern const char hv_vmx_guests[], hv_vmx_guests_end[];
+
 #endif

@@ -33,6 +33,9 @@ static struct {
     char ist_kind;              /* 'n' (NMI IST) or 'm' (#MC IST) */
     int svm;                    /* every other victim runs an SVM guest, NMIs intercepted */
     uint32_t clgi_cpu;          /* a victim that holds GIF=0 for stretches (SVM) */
+    int vmx;                    /* every other victim runs a VMX guest, with NMI exiting */
+    uint32_t vmx_root_cpu;      /* a victim in VMX root operation with no VMCS, halting or spinning */
+    int vmx_crasher;            /* the crasher is in VMX root operation, a VMCS current, when it crashes */
     int corrupt_jump;           /* the loaded kernel is corrupted and crashpath told to jump anyway */
     uint32_t wreck_cpu;         /* a victim spinning on a stack nothing can be pushed on */
     uint64_t wreck_rsp;
@@ -40,6 +43,27 @@ static struct {
     volatile uint32_t go;
     volatile uint32_t nmi_armed;
 } run;
+
+/* vmx=1, vmx_root_cpu=N, vmx_crasher=1: the VMX counterparts of svm=1 (tests/hv/vmx.c). */
+static int uses_vmx(void)
+{
+    return run.vmx || run.vmx_root_cpu != NO_CPU || run.vmx_crasher;
+}
+
+static void parse_vmx_knobs(char *buf, size_t size)
+{
+    const char *missing;
+
+    run.vmx = cmdline_get("vmx", buf, size) && buf[0] == '1';
+    run.vmx_root_cpu = cmdline_get("vmx_root_cpu", buf, size) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
+    run.vmx_crasher = cmdline_get("vmx_crasher", buf, size) && buf[0] == '1';
+    if (run.vmx_root_cpu != NO_CPU && (run.vmx_root_cpu >= hv_nr_cpus || run.vmx_root_cpu == run.crasher))
+        hv_fail("vmx_root_cpu %u: not a victim", run.vmx_root_cpu);
+    if (run.vmx && (run.svm || run.clgi_cpu != NO_CPU))
+        hv_fail("vmx=1 with svm=1 or clgi_cpu: one kind of guest per run");
+    if (uses_vmx() && (missing = vmx_missing()) != NULL)
+        hv_skip("vmx: %s", missing);
+}
 
 static void parse_scenario(void)
 {
@@ -93,13 +117,14 @@ static void parse_scenario(void)
         hv_fail("clgi_cpu %u: not a victim", run.clgi_cpu);
     if ((run.svm || run.clgi_cpu != NO_CPU) && !svm_available())
         hv_skip("svm: this CPU model has no SVM");
+    parse_vmx_knobs(buf, sizeof(buf));
 }
 
-/* A victim with nothing special to do: with svm=1 it runs a guest. */
+/* A victim with nothing special to do: with svm=1 or vmx=1 it runs a guest. */
 static int runs_guest(uint32_t i)
 {
-    return run.svm && i != run.crasher && i != run.crasher2 && i != run.stuck && i != run.ist_cpu &&
-           i != run.clgi_cpu && hv_cpus[i].online;
+    return (run.svm || run.vmx) && i != run.crasher && i != run.crasher2 && i != run.stuck && i != run.ist_cpu &&
+           i != run.clgi_cpu && i != run.vmx_root_cpu && hv_cpus[i].online;
 }
 
 /* ---- crashpath ---- */
@@ -170,6 +195,8 @@ static void configure_crashpath(void)
         cp_cpus[i].notes_phys = hv_virt_to_phys(cpu_notes[i]);
         cp_cpus[i].tss_base = (uint64_t)(uintptr_t)hv_cpus[i].tss;
         cp_cpus[i].nmi_stack_top = (uint64_t)(uintptr_t)(hv_cpus[i].crashpath_nmi + IST_SIZE);
+        /* vmx.c keeps it current; outside the VMX rows it says "not in VMX operation" */
+        cp_cpus[i].vmx = vmx_state(i);
     }
     /* victim_nmi_ist=5: the TSS slot this host leaves to crashpath (it uses
      * IST1..3 itself), so victims take the shootdown NMI on their own stack */
@@ -223,6 +250,44 @@ __attribute__((noreturn)) static void spin_on_ist(struct hv_cpu *c)
     hv_spin_sentinels_on(mark_sentinel(c->index, 0), &c->role_ready, canary);
 }
 
+/* " cp.svm=" or " cp.vmx=" and the CPUs that run guests, comma-separated. */
+static size_t put_guest_cpus(char *out, size_t size, const char *key)
+{
+    const char *sep = key;
+    size_t n = 0;
+
+    for (uint32_t i = 0; i < hv_nr_cpus; i++)
+        if (runs_guest(i)) {
+            n += hv_snprintf(out + n, size - n, "%s%u", sep, i);
+            sep = ",";
+        }
+    return n;
+}
+
+/* VMX: the guests' CPUs left VMX through the VM exit, with the guest's RIP (in RBX, see
+ * hv_vmx_offer_nmi) in its loop and the saved RIP at the offer; the CPUs in VMX root operation
+ * at the crash left it through nmi_crash (or, the crasher, its own path); and since VMX root
+ * operation blocks INIT, the verifier wakes every parked CPU with INIT-SIPI-SIPI, but the BSP
+ * (CPU 0, see setup_cpus), which an INIT sends to the reset vector instead. */
+static size_t put_vmx_expectations(char *out, size_t size)
+{
+    size_t n = 0;
+
+    if (run.vmx) {
+        n += put_guest_cpus(out, size, " cp.vmx=");
+        n += hv_snprintf(out + n, size - n, " cp.vmx_guest=0x%lx-0x%lx cp.vmx_exit=0x%lx-0x%lx",
+                         (uint64_t)(uintptr_t)hv_vmx_guests, (uint64_t)(uintptr_t)hv_vmx_guests_end,
+                         (uint64_t)(uintptr_t)hv_vmx_offer_nmi, (uint64_t)(uintptr_t)hv_vmx_offer_nmi_end);
+    }
+    if (run.vmx_root_cpu != NO_CPU && run.vmx_crasher)
+        n += hv_snprintf(out + n, size - n, " cp.vmx_root=%u,%u", run.vmx_root_cpu, run.crasher);
+    else if (run.vmx_root_cpu != NO_CPU || run.vmx_crasher)
+        n += hv_snprintf(out + n, size - n, " cp.vmx_root=%u", run.vmx_crasher ? run.crasher : run.vmx_root_cpu);
+    if (uses_vmx())
+        n += hv_snprintf(out + n, size - n, " cp.initsipi=1 cp.bsp=0");
+    return n;
+}
+
 /* The kdump command line: the module's own, then what the verifier checks,
  * then every cp.* option of ours passed through from the scenario row. */
 static void build_kdump_cmdline(char *out, size_t size, const char *base)
@@ -262,15 +327,9 @@ static void build_kdump_cmdline(char *out, size_t size, const char *base)
     if (run.clgi_cpu != NO_CPU)
         n += hv_snprintf(out + n, size - n, " cp.gif=%u:0x%lx-0x%lx", run.clgi_cpu,
                          (uint64_t)(uintptr_t)hv_gif_open, (uint64_t)(uintptr_t)hv_gif_open_end);
-    if (run.svm) {
-        const char *sep = " cp.svm=";
-
-        for (uint32_t i = 0; i < hv_nr_cpus; i++)
-            if (runs_guest(i)) {
-                n += hv_snprintf(out + n, size - n, "%s%u", sep, i);
-                sep = ",";
-            }
-    }
+    if (run.svm)
+        n += put_guest_cpus(out + n, size - n, " cp.svm=");
+    n += put_vmx_expectations(out + n, size - n);
     while (*p && n + 1 < size) {
         const char *w = p;
 
@@ -401,6 +460,8 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
 {
     if (c->index)
         wait_for_go();
+    if (c->index == run.crasher && run.vmx_crasher)
+        vmx_enter_root(c, 1);
     if (c->index == run.crasher || c->index == run.crasher2)
         crash_now();
     if (c->index == run.lapic_off) {
@@ -420,8 +481,12 @@ __attribute__((noreturn)) static void play_role(struct hv_cpu *c)
         svm_enable(c);
         hv_clgi_loop(&c->role_ready, platform.tsc_khz * 50);     /* GIF=0 for 50 ms at a time */
     }
-    if (runs_guest(c->index))
+    if (runs_guest(c->index) && run.svm)
         svm_run_guest(c);
+    if (runs_guest(c->index))
+        vmx_run_guest(c, run.scenario == SC_HALT);
+    if (c->index == run.vmx_root_cpu)
+        vmx_enter_root(c, 0);       /* then halts or spins below, in VMX root operation */
     if (c->index == run.stuck) {
         /* Into our own NMI handler, which never leaves (see hv_exception),
          * or with stuck_ms only after that long: the shootdown NMI stays

@@ -13,11 +13,13 @@
 #define PR_PID 32u
 #define PR_REG 112u
 /* user_regs_struct indices */
+#define REG_RBX 5u
 #define REG_R8 9u
 #define REG_RIP 16u
 #define REG_RSP 19u
 /* the x86 bits the notes carry */
 #define EFER_SVME (1ull << 12)
+#define CR4_VMXE (1ull << 13)
 
 /* ---- tiny formatting, no libc ---- */
 struct line {
@@ -195,7 +197,7 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
     for (uint32_t i = 0; i < CHECK_MAX_CPUS; i++)
         e->outcome[i] = CRASHPATH_OUTCOME_ANSWERED;
     e->x2apic_cpu = e->faulted_cpu = e->crasher2 = e->unpainted = CHECK_NO_CPU;
-    e->canary_cpu = e->gif_cpu = e->wrecked_cpu = CHECK_NO_CPU;
+    e->canary_cpu = e->gif_cpu = e->wrecked_cpu = e->bsp = CHECK_NO_CPU;
     e->send = CHECK_SEND_ANY;
     while (*s) {
         const char *w = s, *v;
@@ -265,6 +267,20 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
             e->canary_va = parse_num(&v);
         } else if (key_is(w, "cp.gif")) {
             parse_range(cpu_then(value_of(w), &e->gif_cpu), &e->gif_lo, &e->gif_hi);
+        } else if (key_is(w, "cp.vmx")) {
+            parse_flags(value_of(w), e->vmx);
+        } else if (key_is(w, "cp.vmx_root")) {
+            parse_flags(value_of(w), e->vmx_root);
+        } else if (key_is(w, "cp.vmx_guest")) {
+            parse_range(value_of(w), &e->vmx_guest_lo, &e->vmx_guest_hi);
+        } else if (key_is(w, "cp.vmx_exit")) {
+            parse_range(value_of(w), &e->vmx_exit_lo, &e->vmx_exit_hi);
+        } else if (key_is(w, "cp.initsipi")) {
+            v = value_of(w);
+            e->initsipi = (int)parse_num(&v);
+        } else if (key_is(w, "cp.bsp")) {
+            v = value_of(w);
+            e->bsp = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.send")) {
             v = value_of(w);
             e->send = *v == 'c' ? CRASHPATH_SEND_CLUSTER : *v == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF
@@ -379,7 +395,7 @@ static void walk_notes(struct ctx *c, const struct elf64_phdr *p)
  * the election (it may have been caught before or inside crashpath_crash). */
 static int stopped_in_its_role(const struct ctx *c, uint32_t i)
 {
-    return !c->e->svm[i] && !(seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) &&
+    return !c->e->svm[i] && !c->e->vmx[i] && !(seen[i].note.flags & (CRASHPATH_CPUF_LATE_CRASHER | CRASHPATH_CPUF_VIA_VMEXIT)) &&
            c->e->unpainted != i;
 }
 
@@ -495,6 +511,34 @@ static void check_svm(struct ctx *c, uint32_t i, const struct cpu_seen *s)
     }
 }
 
+/* VMX guests park through the VM exit: crashpath records the exit handler's registers, so
+ * the saved RIP is at its call of crashpath_nmi_vmexit and RBX holds the guest's RIP, which
+ * must be in the guest's loop. They, and the CPUs in VMX root operation at the crash (which
+ * park through nmi_crash, or crash), must have left VMX (VMCLEAR, VMXOFF), with CR4.VMXE on
+ * when their registers were saved. No other CPU was in VMX operation: none may say it left
+ * VMX, nor that it had CR4.VMXE without the host's record. */
+static void check_vmx(struct ctx *c, uint32_t i, const struct cpu_seen *s)
+{
+    uint32_t left = s->note.flags & (CRASHPATH_CPUF_VMX_LEFT | CRASHPATH_CPUF_VIA_VMEXIT);
+
+    if (c->e->vmx[i]) {
+        if (left != (CRASHPATH_CPUF_VMX_LEFT | CRASHPATH_CPUF_VIA_VMEXIT))
+            fail_msg(c, "VMX guest CPU did not park through the VM exit and leave VMX: cpu, flags", i, s->note.flags);
+        if (c->e->vmx_exit_hi && (s->regs[REG_RIP] < c->e->vmx_exit_lo || s->regs[REG_RIP] >= c->e->vmx_exit_hi))
+            fail_msg(c, "VMX guest CPU's saved RIP is not the exit handler's offer: cpu, rip", i, s->regs[REG_RIP]);
+        if (c->e->vmx_guest_hi &&
+            (s->regs[REG_RBX] < c->e->vmx_guest_lo || s->regs[REG_RBX] >= c->e->vmx_guest_hi))
+            fail_msg(c, "VMX guest RIP at the NMI exit (RBX) not in the guest loop: cpu, rbx", i, s->regs[REG_RBX]);
+    } else if (c->e->vmx_root[i]) {
+        if (left != CRASHPATH_CPUF_VMX_LEFT)
+            fail_msg(c, "CPU in VMX root operation did not leave VMX outside a VM exit: cpu, flags", i, s->note.flags);
+    } else if (s->note.flags & (CRASHPATH_CPUF_VMX_LEFT | CRASHPATH_CPUF_VMX_UNKNOWN)) {
+        fail_msg(c, "CPU the row kept out of VMX says it was in VMX operation: cpu, flags", i, s->note.flags);
+    }
+    if ((c->e->vmx[i] || c->e->vmx_root[i]) && !(s->note.cr4 & CR4_VMXE))
+        fail_msg(c, "note's CR4 does not show VMXE at the crash: cpu, cr4", i, s->note.cr4);
+}
+
 /* Spinning victims are judged by their sentinels and their RIP in the spin
  * loop; not the CLGI CPU, which loops in its own STGI/CLGI code. */
 static void check_spinner(struct ctx *c, uint32_t i, const struct cpu_seen *s)
@@ -524,6 +568,7 @@ static void check_cpu(struct ctx *c, uint32_t i)
     check_disturbances(c, i, s);
     check_row_role(c, i, s);
     check_svm(c, i, s);
+    check_vmx(c, i, s);
     check_spinner(c, i, s);
 }
 
@@ -728,6 +773,19 @@ void check_report_bench(const struct check_result *res, uint32_t cpus, void (*sa
         l_num(&l, res->bench.stack_used[i], 0);
         say(l.buf);
     }
+}
+
+uint32_t check_parked_cpus(uint32_t *cpu, uint32_t *apic_id, uint32_t max)
+{
+    uint32_t n = 0;
+
+    for (uint32_t i = 0; i < CHECK_MAX_CPUS && n < max; i++)
+        if (seen[i].have_note && (seen[i].note.outcome == CRASHPATH_OUTCOME_ANSWERED ||
+                                  seen[i].note.outcome == CRASHPATH_OUTCOME_ANSWERED_LATE)) {
+            cpu[n] = i;
+            apic_id[n++] = seen[i].note.apic_id;
+        }
+    return n;
 }
 
 void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,

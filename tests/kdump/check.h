@@ -46,6 +46,16 @@ struct check_expect {
     int cet;                      /* cp.cet=1: the host ran with supervisor shadow stacks and IBT,
                                      so no victim but a losing crasher may have faulted into
                                      crashpath_crash (a #CP) */
+    uint8_t vmx[CHECK_MAX_CPUS];       /* cp.vmx=LIST: ran a VMX guest, parked through the VM exit, left VMX */
+    uint8_t vmx_root[CHECK_MAX_CPUS];  /* cp.vmx_root=LIST: in VMX root operation at the crash, left it */
+    uint64_t vmx_guest_lo, vmx_guest_hi;   /* cp.vmx_guest=LO-HI: the guests' loops, where the guest RIP
+                                              the exit handler kept in RBX must lie */
+    uint64_t vmx_exit_lo, vmx_exit_hi;     /* cp.vmx_exit=LO-HI: the exit handler's call of
+                                              crashpath_nmi_vmexit, where the saved RIP must lie */
+    int initsipi;                 /* cp.initsipi=1: the mini verifier wakes every parked CPU with
+                                     INIT-SIPI-SIPI (VMX root operation would block the INIT) */
+    uint32_t bsp;                 /* cp.bsp: the bootstrap processor, which INIT would send to
+                                     the reset vector, not to wait-for-SIPI: never sent one */
 };
 
 /* Where dump bytes come from: physical memory (mini) or /proc/vmcore offsets. */
@@ -82,6 +92,9 @@ void check_parse_cmdline(const char *cmdline, struct check_expect *e);
 /* Check the dump; say() receives one line per finding. */
 void check_dump(const struct check_reader *r, const struct check_expect *e, struct check_result *res,
                 void (*say)(const char *line));
+/* After check_dump: the CPUs whose crashpath note says they parked (answered, in time or late),
+ * by index, with the APIC ID each was configured with. Writes at most max; returns the count. */
+uint32_t check_parked_cpus(uint32_t *cpu, uint32_t *apic_id, uint32_t max);
 
 /* The lowmem pattern, sentinels and canaries: marks.h, shared with the reference hypervisor. */
 #include "marks.h"

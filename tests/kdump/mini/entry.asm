@@ -53,6 +53,14 @@ fault_entry:
     call verify_fault
     hlt
 
+; The real-mode trampoline for the INIT-SIPI check (initsipi.c), assembled flat from
+; init_trampoline.asm: data here, copied below 1 MiB before use.
+section .rodata
+global init_trampoline, init_trampoline_end
+init_trampoline:
+    incbin "init_trampoline.bin"
+init_trampoline_end:
+
 section .bss
 align 16
 global nmi_count

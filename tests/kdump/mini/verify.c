@@ -1,8 +1,10 @@
 /* verify.c — the mini verifier: a tiny kdump kernel entered through crashpath's hand-off like
- * Linux. It checks NMIs are unblocked, then checks the dump in old memory, prints one verdict
- * line and exits QEMU through isa-debug-exit. */
+ * Linux. It checks NMIs are unblocked, then checks the dump in old memory, with cp.initsipi=1
+ * wakes every parked AP by INIT-SIPI (initsipi.c), prints one verdict line and exits QEMU
+ * through isa-debug-exit. */
 #include <stdint.h>
 #include "../check.h"
+#include "mini.h"
 
 /* Everything resolves inside one image: no GOT, RIP-relative only. */
 #pragma GCC visibility push(hidden)
@@ -17,24 +19,6 @@
 extern volatile uint64_t nmi_count;
 extern const char nmi_entry[], fault_entry[];
 
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline uint64_t rdmsr(uint32_t msr)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return (uint64_t)hi << 32 | lo;
-}
-static inline void wrmsr(uint32_t msr, uint64_t v)
-{
-    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
-}
-
 static void putc_serial(char c)
 {
     for (int i = 0; i < 100000 && !(inb(COM1 + 5) & 0x20); i++)
@@ -42,7 +26,7 @@ static void putc_serial(char c)
     outb(COM1, (uint8_t)c);
 }
 
-static void say(const char *s)
+void say(const char *s)
 {
     const char *prefix = "mini: ";
 
@@ -177,6 +161,8 @@ extern uint64_t entry_rflags, entry_dr7;    /* entry.asm: as the hand-off left t
 void verify_main(const uint8_t *boot_params)
 {
     struct check_reader reader = { read_phys, 0, 0, 1 };
+    static char silent_cpu[112];
+    uint32_t silent = 0;
     int nmi_ok;
 
     install_idt();
@@ -209,9 +195,14 @@ void verify_main(const uint8_t *boot_params)
     reader.header = expect.elfcorehdr;
     check_dump(&reader, &expect, &result, say);
     check_report_bench(&result, expect.cpus, say);
+    /* cp.initsipi=1: every parked CPU must start again, so none was left where INIT is blocked. */
+    if (expect.initsipi)
+        silent = wake_parked_cpus(&expect, result.bench.info.tsc_khz, silent_cpu, sizeof(silent_cpu));
     if (!nmi_ok)
         finish(0, "NMIs blocked on entry to the kdump kernel");
     if (result.failures)
         finish(0, result.first);
-    finish(1, "dump verified");
+    if (silent)
+        finish(0, silent_cpu);
+    finish(1, expect.initsipi ? "dump verified, every parked AP answered INIT-SIPI" : "dump verified");
 }
