@@ -65,6 +65,15 @@ static void parse_vmx_knobs(char *buf, size_t size)
         hv_skip("vmx: %s", missing);
 }
 
+/* CPUID.1:ECX.x2APIC[bit 21]. */
+static int cpu_has_x2apic(void)
+{
+    uint32_t a, b, c, d;
+
+    cpuid(1, &a, &b, &c, &d);
+    return (c >> 21) & 1u;
+}
+
 static void parse_scenario(void)
 {
     char buf[32];
@@ -94,6 +103,8 @@ static void parse_scenario(void)
     run.to_x2apic = cmdline_get("x2apic_cpu", buf, sizeof(buf)) ? (uint32_t)parse_u64(buf, 0) : NO_CPU;
     if (run.to_x2apic != NO_CPU && hv_x2apic)
         hv_fail("x2apic_cpu needs apic=xapic");
+    if (run.to_x2apic != NO_CPU && !cpu_has_x2apic())
+        hv_skip("x2apic_cpu: this CPU model has no x2APIC");
     if (run.stuck != NO_CPU && (run.stuck >= hv_nr_cpus || run.stuck == run.crasher))
         hv_fail("stuck_cpu %u: not a victim", run.stuck);
     run.stuck_ms = cmdline_get("stuck_ms", buf, sizeof(buf)) ? parse_u64(buf, 0) : 0;
@@ -551,12 +562,11 @@ void hv_ap_main(struct hv_cpu *c)
 
 static void setup_cpus(void)
 {
-    uint32_t bsp_id = hv_cpu_apic_id(), n = 1, unlisted, a, b, c, d;
+    uint32_t bsp_id = hv_cpu_apic_id(), n = 1, unlisted;
     char buf[16];
 
     if (cmdline_get("apic", buf, sizeof(buf)) && buf[0] == 'x' && buf[1] == '2') {
-        cpuid(1, &a, &b, &c, &d);
-        if (!(c & (1u << 21)))      /* Bochs's AMD models have none */
+        if (!cpu_has_x2apic())      /* Bochs's AMD models have none */
             hv_skip("apic=x2apic: this CPU model has no x2APIC");
         hv_x2apic = 1;
     }
