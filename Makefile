@@ -171,7 +171,7 @@ HV_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -ffreestanding -nostdinc \
 HV_OBJS := $(patsubst $(HV_DIR)/%.c,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.c)) \
 	$(patsubst $(HV_DIR)/%.asm,$(BUILD)/hv/%.o,$(wildcard $(HV_DIR)/*.asm))
 
-$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h tests/kdump/marks.h include/crashpath.h Makefile
+$(BUILD)/hv/%.o: $(HV_DIR)/%.c $(HV_DIR)/hv.h tests/kdump/marks.h tests/kdump/x86.h include/crashpath.h Makefile
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(HV_CFLAGS) -c $< -o $@
@@ -212,7 +212,7 @@ $(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.asm
 	@mkdir -p $(dir $@)
 	$(Q)$(NASM) $(NASMFLAGS) -i $(BUILD)/kdump/mini/ $< -o $@
 
-$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c $(MINI_DIR)/mini.h tests/kdump/check.h tests/kdump/marks.h include/crashpath.h
+$(BUILD)/kdump/mini/%.o: $(MINI_DIR)/%.c $(MINI_DIR)/mini.h tests/kdump/check.h tests/kdump/marks.h tests/kdump/x86.h include/crashpath.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(MINI_CFLAGS) -c $< -o $@

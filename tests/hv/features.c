@@ -16,15 +16,6 @@
 #define CR4_SMEP (1ull << 20)
 #define CR4_SMAP (1ull << 21)
 
-/* CPUID bits (SDM vol. 2A, CPUID). */
-#define CPUID1_EDX_PGE (1u << 13)
-#define CPUID1_ECX_PCID (1u << 17)
-#define CPUID1_ECX_XSAVE (1u << 26)
-#define CPUID7_EBX_FSGSBASE (1u << 0)
-#define CPUID7_EBX_SMEP (1u << 7)
-#define CPUID7_EBX_SMAP (1u << 20)
-#define CPUID7_ECX_UMIP (1u << 2)
-
 /* The PCID this host runs under: any non-zero value shows that nothing in crashpath takes
  * CR3 for a bare page-table address or switches tables while PCIDE hides stale entries. */
 #define HOST_PCID 0x5a
@@ -42,35 +33,36 @@ static void write_cr4(uint64_t v)
     __asm__ volatile("mov %0, %%cr4" : : "r"(v) : "memory");
 }
 
-static void cpuid_count(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
-{
-    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(sub));
-}
+/* Which CPUID bit says the model has each CR4 feature (SDM vol. 2A, CPUID): leaf, sub-leaf 0,
+ * register (0 EAX .. 3 EDX), bit. */
+enum { REG_EBX = 1, REG_ECX = 2, REG_EDX = 3 };
+static const struct {
+    uint32_t leaf;
+    uint8_t reg, bit;
+    uint64_t cr4;
+} cr4_features[] = {
+    { 1, REG_EDX, 13, CR4_PGE },
+    { 1, REG_ECX, 17, CR4_PCIDE },
+    { 1, REG_ECX, 26, CR4_OSXSAVE },      /* CPUID.1:ECX.XSAVE */
+    { 7, REG_EBX, 0, CR4_FSGSBASE },
+    { 7, REG_EBX, 7, CR4_SMEP },
+    { 7, REG_EBX, 20, CR4_SMAP },
+    { 7, REG_ECX, 2, CR4_UMIP },
+};
 
 /* What this CPU's model has, as CR4 bits. */
 static uint64_t available_cr4_features(void)
 {
-    uint32_t max, a, b, c, d;
+    uint32_t max, regs[4];
     uint64_t have = 0;
 
-    cpuid_count(0, 0, &max, &b, &c, &d);
-    cpuid_count(1, 0, &a, &b, &c, &d);
-    if (d & CPUID1_EDX_PGE)
-        have |= CR4_PGE;
-    if (c & CPUID1_ECX_PCID)
-        have |= CR4_PCIDE;
-    if (c & CPUID1_ECX_XSAVE)
-        have |= CR4_OSXSAVE;
-    if (max >= 7) {
-        cpuid_count(7, 0, &a, &b, &c, &d);
-        if (b & CPUID7_EBX_FSGSBASE)
-            have |= CR4_FSGSBASE;
-        if (b & CPUID7_EBX_SMEP)
-            have |= CR4_SMEP;
-        if (b & CPUID7_EBX_SMAP)
-            have |= CR4_SMAP;
-        if (c & CPUID7_ECX_UMIP)
-            have |= CR4_UMIP;
+    cpuid(0, &max, &regs[1], &regs[2], &regs[3]);
+    for (uint32_t i = 0; i < sizeof(cr4_features) / sizeof(cr4_features[0]); i++) {
+        if (cr4_features[i].leaf > max)
+            continue;
+        cpuid(cr4_features[i].leaf, &regs[0], &regs[1], &regs[2], &regs[3]);
+        if ((regs[cr4_features[i].reg] >> cr4_features[i].bit) & 1u)
+            have |= cr4_features[i].cr4;
     }
     return have;
 }

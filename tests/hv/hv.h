@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "crashpath.h"
 #include "marks.h"          /* tests/kdump/marks.h: what the dump checker looks for */
+#include "x86.h"            /* tests/kdump/x86.h: port I/O, MSRs, TSC, CPUID */
 
 #define HV_MAX_CPUS CRASHPATH_MAX_CPUS
 #define KERNEL_VMA 0xffffffff80000000ull
@@ -36,37 +37,6 @@ __attribute__((noreturn)) void hv_fail(const char *fmt, ...) __attribute__((form
 /* The row cannot run on this CPU model (no SVM, no VMX, no CET): say why and end as SKIP. */
 __attribute__((noreturn)) void hv_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 size_t hv_snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* ---- low-level ---- */
-static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" : : "a"(v), "Nd"(port)); }
-static inline uint64_t rdmsr(uint32_t msr)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-    return (uint64_t)hi << 32 | lo;
-}
-static inline void wrmsr(uint32_t msr, uint64_t v)
-{
-    __asm__ volatile("wrmsr" : : "c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)) : "memory");
-}
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return (uint64_t)hi << 32 | lo;
-}
-static inline void cpuid(uint32_t leaf, uint32_t *a, uint32_t *b, uint32_t *c, uint32_t *d)
-{
-    __asm__ volatile("cpuid" : "=a"(*a), "=b"(*b), "=c"(*c), "=d"(*d) : "a"(leaf), "c"(0));
-}
-static inline void cpu_relax(void) { __asm__ volatile("pause" : : : "memory"); }
 
 /* ---- platform.c: what firmware and the loader tell us ---- */
 struct hv_module {

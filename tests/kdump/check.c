@@ -189,6 +189,83 @@ static void parse_flags(const char *v, uint8_t *flags)
     }
 }
 
+/* The cp.* tokens that fill one field the same way; the rest are parsed by hand below. Keys
+ * are arrays, not pointers: the mini verifier is position-independent and may hold no
+ * absolute relocation. */
+enum cmdline_kind {
+    KEY_U64,        /* KEY=N */
+    KEY_U32,        /* KEY=N */
+    KEY_INT,        /* KEY=N */
+    KEY_PRESENT,    /* KEY=anything: 1 */
+    KEY_RANGE,      /* KEY=LO-HI into two adjacent uint64_t fields */
+    KEY_FLAGS,      /* KEY=CPU,CPU,...: a flag per CPU */
+    KEY_OUTCOME,    /* KEY=CPU,CPU,...: these CPUs' expected outcome */
+};
+
+#define FIELD(name) ((uint16_t)__builtin_offsetof(struct check_expect, name))
+static const struct {
+    char key[16];
+    uint8_t kind, outcome;
+    uint16_t offset;
+} cmdline_keys[] = {
+    { "elfcorehdr", KEY_U64, 0, FIELD(elfcorehdr) },
+    { "cp.lowmem", KEY_U64, 0, FIELD(lowmem) },
+    { "cp.cpus", KEY_U32, 0, FIELD(cpus) },
+    { "cp.crasher", KEY_U32, 0, FIELD(crasher) },
+    { "cp.corrupt", KEY_U32, 0, FIELD(corrupt) },
+    { "cp.crasher2", KEY_U32, 0, FIELD(crasher2) },
+    { "cp.faulted", KEY_U32, 0, FIELD(faulted_cpu) },
+    { "cp.x2apic_cpu", KEY_U32, 0, FIELD(x2apic_cpu) },
+    { "cp.paint", KEY_U32, 0, FIELD(paint) },
+    { "cp.bsp", KEY_U32, 0, FIELD(bsp) },
+    { "cp.initsipi", KEY_INT, 0, FIELD(initsipi) },
+    { "cp.sentinel", KEY_PRESENT, 0, FIELD(sentinel) },
+    { "cp.cet", KEY_PRESENT, 0, FIELD(cet) },
+    { "cp.svm_entry", KEY_PRESENT, 0, FIELD(svm_entry_any) },
+    { "cp.spin", KEY_RANGE, 0, FIELD(spin_lo) },
+    { "cp.lib", KEY_RANGE, 0, FIELD(lib_lo) },
+    { "cp.vmx_guest", KEY_RANGE, 0, FIELD(vmx_guest_lo) },
+    { "cp.vmx_exit", KEY_RANGE, 0, FIELD(vmx_exit_lo) },
+    { "cp.svm", KEY_FLAGS, 0, FIELD(svm) },
+    { "cp.reentered", KEY_FLAGS, 0, FIELD(reentered) },
+    { "cp.mce", KEY_FLAGS, 0, FIELD(mce) },
+    { "cp.vmx", KEY_FLAGS, 0, FIELD(vmx) },
+    { "cp.vmx_root", KEY_FLAGS, 0, FIELD(vmx_root) },
+    { "cp.timedout", KEY_OUTCOME, CRASHPATH_OUTCOME_TIMED_OUT, FIELD(outcome) },
+    { "cp.absent", KEY_OUTCOME, CRASHPATH_OUTCOME_NOT_PRESENT, FIELD(outcome) },
+    { "cp.late", KEY_OUTCOME, CRASHPATH_OUTCOME_ANSWERED_LATE, FIELD(outcome) },
+};
+_Static_assert(FIELD(spin_hi) == FIELD(spin_lo) + 8 && FIELD(lib_hi) == FIELD(lib_lo) + 8 &&
+               FIELD(vmx_guest_hi) == FIELD(vmx_guest_lo) + 8 && FIELD(vmx_exit_hi) == FIELD(vmx_exit_lo) + 8,
+               "KEY_RANGE fields are LO then HI");
+#undef FIELD
+
+/* A token of the table: stored into its field; 0 if the key is not one of them. */
+static int parse_table_key(const char *w, struct check_expect *e)
+{
+    uint8_t *base = (uint8_t *)e;
+
+    for (uint32_t i = 0; i < sizeof(cmdline_keys) / sizeof(cmdline_keys[0]); i++) {
+        const char *v;
+        uint8_t *field = base + cmdline_keys[i].offset;
+
+        if (!key_is(w, cmdline_keys[i].key))
+            continue;
+        v = value_of(w);
+        switch (cmdline_keys[i].kind) {
+        case KEY_U64: *(uint64_t *)(void *)field = parse_num(&v); break;
+        case KEY_U32: *(uint32_t *)(void *)field = (uint32_t)parse_num(&v); break;
+        case KEY_INT: *(int *)(void *)field = (int)parse_num(&v); break;
+        case KEY_PRESENT: *(int *)(void *)field = 1; break;
+        case KEY_RANGE: parse_range(v, (uint64_t *)(void *)field, (uint64_t *)(void *)(field + 8)); break;
+        case KEY_FLAGS: parse_flags(v, field); break;
+        default: parse_list(v, e, cmdline_keys[i].outcome); break;
+        }
+        return 1;
+    }
+    return 0;
+}
+
 void check_parse_cmdline(const char *s, struct check_expect *e)
 {
     /* Every field starts from zero (volatile: no memset in the freestanding verifier). */
@@ -204,83 +281,22 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
 
         while (*s && *s != ' ')
             s++;
-        if (key_is(w, "elfcorehdr")) {
-            v = value_of(w);
-            e->elfcorehdr = parse_num(&v);
-        } else if (key_is(w, "cp.cpus")) {
-            v = value_of(w);
-            e->cpus = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.crasher")) {
-            v = value_of(w);
-            e->crasher = (uint32_t)parse_num(&v);
+        if (parse_table_key(w, e)) {
+            /* done */
         } else if (key_is(w, "cp.reason")) {
             uint32_t n = 0;
 
             for (v = value_of(w); v < s && n + 1 < sizeof(e->reason); v++)
                 e->reason[n++] = *v;
             e->reason[n] = 0;
-        } else if (key_is(w, "cp.lowmem")) {
-            v = value_of(w);
-            e->lowmem = parse_num(&v);
-        } else if (key_is(w, "cp.sentinel")) {
-            e->sentinel = 1;
-        } else if (key_is(w, "cp.cet")) {
-            e->cet = 1;
-        } else if (key_is(w, "cp.spin")) {
-            parse_range(value_of(w), &e->spin_lo, &e->spin_hi);
-        } else if (key_is(w, "cp.lib")) {
-            parse_range(value_of(w), &e->lib_lo, &e->lib_hi);
-        } else if (key_is(w, "cp.timedout")) {
-            parse_list(value_of(w), e, CRASHPATH_OUTCOME_TIMED_OUT);
-        } else if (key_is(w, "cp.corrupt")) {
-            v = value_of(w);
-            e->corrupt = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.crasher2")) {
-            v = value_of(w);
-            e->crasher2 = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.faulted")) {
-            v = value_of(w);
-            e->faulted_cpu = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.x2apic_cpu")) {
-            v = value_of(w);
-            e->x2apic_cpu = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.paint")) {
-            v = value_of(w);
-            e->paint = (uint32_t)parse_num(&v);
-        } else if (key_is(w, "cp.absent")) {
-            parse_list(value_of(w), e, CRASHPATH_OUTCOME_NOT_PRESENT);
-        } else if (key_is(w, "cp.late")) {
-            parse_list(value_of(w), e, CRASHPATH_OUTCOME_ANSWERED_LATE);
-        } else if (key_is(w, "cp.svm")) {
-            parse_flags(value_of(w), e->svm);
-        } else if (key_is(w, "cp.reentered")) {
-            parse_flags(value_of(w), e->reentered);
-        } else if (key_is(w, "cp.svm_entry")) {
-            e->svm_entry_any = 1;
         } else if (key_is(w, "cp.wrecked")) {
             v = cpu_then(value_of(w), &e->wrecked_cpu);
             e->wrecked_rsp = parse_num(&v);
-        } else if (key_is(w, "cp.mce")) {
-            parse_flags(value_of(w), e->mce);
         } else if (key_is(w, "cp.canary")) {
             v = cpu_then(value_of(w), &e->canary_cpu);
             e->canary_va = parse_num(&v);
         } else if (key_is(w, "cp.gif")) {
             parse_range(cpu_then(value_of(w), &e->gif_cpu), &e->gif_lo, &e->gif_hi);
-        } else if (key_is(w, "cp.vmx")) {
-            parse_flags(value_of(w), e->vmx);
-        } else if (key_is(w, "cp.vmx_root")) {
-            parse_flags(value_of(w), e->vmx_root);
-        } else if (key_is(w, "cp.vmx_guest")) {
-            parse_range(value_of(w), &e->vmx_guest_lo, &e->vmx_guest_hi);
-        } else if (key_is(w, "cp.vmx_exit")) {
-            parse_range(value_of(w), &e->vmx_exit_lo, &e->vmx_exit_hi);
-        } else if (key_is(w, "cp.initsipi")) {
-            v = value_of(w);
-            e->initsipi = (int)parse_num(&v);
-        } else if (key_is(w, "cp.bsp")) {
-            v = value_of(w);
-            e->bsp = (uint32_t)parse_num(&v);
         } else if (key_is(w, "cp.send")) {
             v = value_of(w);
             e->send = *v == 'c' ? CRASHPATH_SEND_CLUSTER : *v == 'a' ? CRASHPATH_SEND_ALL_BUT_SELF
