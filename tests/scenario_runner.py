@@ -33,6 +33,8 @@ TABLE = os.path.join(ROOT, "tests", "scenarios.table")
 BUILD = os.path.join(ROOT, "build")
 HV = os.path.join(BUILD, "hv", "hv.elf32")
 HV_ELF = os.path.join(BUILD, "hv", "hv.elf")
+# The Bochs rows boot the same hypervisor built with a CPU table of 16 (Makefile: hv16).
+HV16 = os.path.join(BUILD, "hv16", "hv.elf32")
 LINUX_KERNEL = os.path.join(BUILD, "kdump", "linux", "vmlinuz")
 LINUX_INITRD = os.path.join(BUILD, "kdump", "linux", "initramfs.cpio")
 # linux-align16m: the same kernel with its header's kernel_alignment raised to 16 MiB, as
@@ -566,7 +568,7 @@ def start_machine(row, base, qmp_path, disk_path):
     """Start the row's emulator: (process, console, the command, status_from_console)."""
     if row.bochs_model:
         modules = [(TARGETS[row.target], "console=ttyS0")]
-        cmd, console_path = bochs.prepare(row, base, HV, hv_cmdline(row), modules)
+        cmd, console_path = bochs.prepare(row, base, HV16, hv_cmdline(row), modules)
         out = open(base + ".bochs-out", "wb")
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True)
@@ -760,7 +762,7 @@ def main():
         for r in rows:
             print(r.name)
         return 0
-    needed = [HV] + [TARGETS[r.target] for r in rows]
+    needed = [HV] + [TARGETS[r.target] for r in rows] + ([HV16] if any(r.bochs_model for r in rows) else [])
     if any(r.is_linux for r in rows):
         needed += [LINUX_INITRD, HV_ELF]
     for path in needed:
