@@ -27,8 +27,8 @@ def failure_reason(out, test):
     for line in out.splitlines():
         if "check failed: " in line:
             return ": " + line.split("check failed: ", 1)[1][:150]
-        if line.startswith(f"FAIL {test}") and " FAIL " in line:
-            return ": " + line.split(" FAIL ", 1)[1].split("  (console")[0][:150]
+        if line.startswith(f"FAIL {test}") and " s  " in line:
+            return ": " + line.split(" s  ", 1)[1].split("  (console")[0][:150]
     return ""
 
 

@@ -470,6 +470,8 @@ def scan_console(row, line, marks):
         marks.setdefault("halted", line.strip())
     if line.startswith("hv: SKIP: "):
         marks.setdefault("skip", line[len("hv: SKIP: "):].strip())
+    if line.startswith("hv: FAIL: "):
+        marks.setdefault("hv_fail", line[len("hv: FAIL: "):].strip())
 
 
 class Injector:
@@ -677,7 +679,9 @@ def judge(row, b):
             return FAIL, "a kdump kernel ran although crashpath should have halted"
         return PASS, f"halted as expected: {marks['halted']}"
     if verdict is None:
-        return FAIL, "hypervisor failed" if status == HV_FAIL_STATUS else f"no verdict ({row.emulator} status {status}){emulator_said(b)}"
+        if status == HV_FAIL_STATUS:
+            return FAIL, "hypervisor failed: " + marks.get("hv_fail", "(no hv: FAIL line)")
+        return FAIL, f"no verdict ({row.emulator} status {status}){emulator_said(b)}"
     if b.pending:
         return FAIL, f"event never triggered: {b.pending[0].trigger!r}"
     if "refused" in marks:
