@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 # Makefile — builds libcrashpath.a (freestanding C + NASM) and runs crashpath's tests.
 # `make` builds the library; `make check` installs what is missing and runs every test.
 

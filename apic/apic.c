@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* apic.c — raw local APIC access for the crash path: mode, ID, NMI through the ICR, quiesce.
  * The mode is read from the hardware on every call, never cached (Xen 2012: a cached
  * x2apic_enabled went stale when the LAPIC changed mode under it, and the result was #GP). */

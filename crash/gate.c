@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* gate.c — 64-bit IDT gate encoding and the crash-time gate rewrites (IST drop, handler swap).
  * A gate is never observable half-written: one 8-byte store when the high half is unchanged,
  * LOCK CMPXCHG16B otherwise (Xen asserts the first case; we handle both). */

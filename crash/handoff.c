@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* handoff.c — the last step of the crashing CPU: jump to the kdump kernel that
  * crashpath_load_kdump prepared, or with none loaded, say so and halt. */
 #include "cp/hw.h"

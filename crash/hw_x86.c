@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* hw_x86.c — the real hardware layer (include/cp/hw.h): one short inline-asm wrapper per
  * instruction. Host unit tests link tests/unit/sim_hw.c in its place. */
 #include "cp/hw.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* machine_check.c — what a machine check does once the shootdown has begun (mce_crash, every
  * present CPU's #MC gate): end it so the next one is not a shutdown, and resume or park. */
 #include "cp/hw.h"

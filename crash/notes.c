@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* notes.c — crash time: registers, control state, flags and outcomes written into the note
  * buffers whose headers crashpath_init prepared (load/notes.c; byte map in cp/notes_layout.h). */
 #include "cp/hw.h"

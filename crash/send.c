@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* send.c — crash time: the shootdown NMIs, as the crasher sends them (crash/shootdown.c): by
  * x2APIC cluster from the plan load/send_plan.c made, one per CPU, or all-but-self; and after a
  * cluster send, one per CPU still silent. */

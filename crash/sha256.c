@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sha256.c — SHA-256 (FIPS 180-4) for the crash-time integrity check of the kdump segments:
  * streaming, no tables beyond the round constants, a 16-word message window on the stack. */
 #include "cp/internal.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* shootdown.c — the crashing CPU's path, the 2012 Xen design with what Xen and Linux learned
  * since: elect one crasher, rewrite every CPU's NMI and #MC gates, NMI the others, wait with a
  * bounded TSC timeout, record who answered, then hand off with NMIs unblocked. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* util.c — the few freestanding helpers crashpath needs (no libc): zeroing, bounded string
  * copy, crash-time message lines in a fixed buffer, and the final halt loop. */
 #include "cp/hw.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* victim.c — what a CPU does when the shootdown reaches it (through nmi_crash, the VM-exit
  * hook, or a second crash entry): save its interrupted state once, shut down, answer, park. */
 #include "cp/hw.h"

@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; crash_entry.asm — crashpath's entry stubs: trap_nop, nmi_crash, enable_nmis, and the
 ; crashpath_crash / crashpath_nmi_vmexit stubs that capture the caller's registers.
 ;

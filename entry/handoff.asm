@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; handoff.asm — the last instructions of the crashing CPU: leave the hypervisor's page tables
 ; and control registers and enter the kdump kernel by the Linux 64-bit boot protocol.
 ;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* crashpath.h — the embedding contract of crashpath, an x86-64 hypervisor crash path
  * (NMI shootdown of every CPU, crash notes, hand-off to a kdump kernel). */
 #ifndef CRASHPATH_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* bzimage.c — load time: the Linux x86 boot protocol (Documentation/arch/x86/boot.rst) for a
  * bzImage: its setup header checked, where the kernel may go, boot_params and the command line. */
 #include "cp/hw.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* config.c — load time: crashpath_init validates the host's description and prepares all
  * crash-time state, so that nothing which can be checked at boot is left to crash time. */
 #include "cp/hw.h"

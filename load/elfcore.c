@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* elfcore.c — load time: the ELF core header the kdump kernel finds through elfcorehdr=, as
  * kexec-tools writes it: every CPU's note buffer and the crash-info note as PT_NOTEs, then the
  * old RAM as PT_LOADs (the low 640 KiB read from its backup, the image at its virtual address). */

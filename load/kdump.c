@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* kdump.c — load time: crashpath_load_kdump, the loader that lays out the crash region and calls
  * each job (load/bzimage.c, memmap.c, pagetables.c, elfcore.c), then copies the hand-off stub and
  * records what the crash path checks and jumps to. Nothing is written before every check passed. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* memmap.c — load time: the firmware's memory map checked, and the kdump kernel's made from it
  * (boot_params' e820 table): only the low 640 KiB and the crash region beyond crashpath's own
  * pages are RAM to it, and no note buffer may lie in them. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* notes.c — load time: every note buffer's headers written by crashpath_init, so a CPU that never
  * answers still leaves a well-formed note area in the dump. */
 #include "cp/notes_layout.h"

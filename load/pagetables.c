@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* pagetables.c — load time: the hand-off's page tables in the crash region: an identity map in
  * 2 MiB pages (4- or 5-level, as the host runs) plus one 4 KiB alias of the page of crashpath's
  * text that executes MOV CR3, so the next instruction is still there. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* send_plan.c — load time: the cluster shootdown's plan. Groups the configured CPUs by x2APIC
  * cluster once, so that at crash time the crasher only walks the plan, one ICR write for up
  * to 16 CPUs (crash/shootdown.c, send_by_cluster). */

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """bench.py — `make bench`: crashpath's numbers, measured the same way every time. Timings come
 from the dump itself (the crash-info note's TSCs and each CPU's answer TSC), read back by the
 mini verifier; host wall time from the console. Nothing here is a test: no time is asserted.

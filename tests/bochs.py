@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """bochs — the scenario runner's second CPU model: Bochs 2.7, whose CPU, NMI, IRET and local APIC
 models were written independently of QEMU's and which emulates what QEMU's TCG does not (Intel
 VMX, CET shadow stacks and IBT, PCID). A row runs here when its cpu column says bochs:MODEL.

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """check-ibt.py — what the CPU and the host reach in libcrashpath.a must be legal under IBT
 (CET indirect branch tracking). Reads the archive with objdump and nm. (That crash-time code
 never calls load-time code is checked by the archive's own build rule, in the Makefile.)

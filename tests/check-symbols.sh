@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # check-symbols.sh — the archive's symbol contract: it needs nothing from the host but libgcc
 # helpers, exports the public API and the four entry stubs, and keeps everything else local.
 set -euo pipefail

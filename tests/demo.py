@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """demo.py — `make demo`: boot the reference hypervisor on 4 vCPUs under QEMU, crash it on an
 AP, let crashpath hand off to Debian's Linux 6.1 as the kdump kernel, and report from the dump:
 each CPU's APIC ID, outcome, RIP with symbol, RSP and answer latency, then gdb's backtrace of

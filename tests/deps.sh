@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # deps.sh — install what building and testing crashpath needs on Debian 12, only what is missing.
 # Run by `make deps` (and so by `make check` and `make demo`); safe to run again.
 set -euo pipefail

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """mutants.py — break each protection of the crash path on purpose, one at a time, in a copy of
 the tree, and require that the unit test named for it fails. A protection no test notices is a
 protection nobody would notice losing. The mutants themselves are data: tests/mutants.toml."""

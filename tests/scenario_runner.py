@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-2-Clause
 """scenario_runner — boot the reference hypervisor under QEMU (TCG) for each row of
 tests/scenarios.table, crash it, let the kdump kernel judge the dump, and report one line per
 row, then "N passed, N failed". A QEMU exit status of 0, a missing verdict or a timeout is a

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """stress.py — randomized crash runs: each run draws, from its own seed, a scenario family,
 2 to 16 CPUs, an APIC mode, a crashing CPU, and NMIs and machine checks injected at random
 moments, then runs it through tests/scenario_runner.py (same verifier, same rules: a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* elf64.h — the ELF64 file and program headers (System V gABI, x86-64 psABI) of the core
  * header the kdump kernel finds through elfcorehdr=: written by load/elfcore.c, read back by
  * the dump checker (tests/kdump/check.c). The layout itself is proven by readers crashpath

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cp/hw.h — crashpath's hardware layer: every MSR, CPUID, MMIO, TSC, control-register and
  * IDT-memory access goes through these calls, so host unit tests can replace them. */
 #ifndef CP_HW_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cp/internal.h — crashpath's internal interfaces between load/, crash/, apic/ and the entry stubs:
  * the per-CPU crash state prepared at load time, APIC access, gate surgery and notes. */
 #ifndef CP_INTERNAL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cp/load.h — load time's internal interfaces (load/): the region layout the loader plans and the
  * jobs that fill it in (boot protocol, memory map, page tables, ELF core header). Crash-time code
  * (crash/, apic/, entry/) never includes this. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cp/notes_layout.h — the byte map of crashpath's note buffers (docs/notes.md), shared by
  * load/notes.c, which writes the headers, and crash/notes.c, which fills them at crash time. */
 #ifndef CP_NOTES_LAYOUT_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* consumer.c — the smallest out-of-tree embedder: built only through `pkg-config crashpath`
  * against an installed copy, it proves the header and archive are usable as shipped. */
 #include <crashpath.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fuzz_bzimage.c — libFuzzer target: crashpath_load_kdump on arbitrary bytes as the bzImage
  * (the setup-header validation, placement, boot_params and e820 building, ELF core header).
  * The input's last 64 bytes, if any, also become the command line. */

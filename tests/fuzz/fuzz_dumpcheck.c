@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* fuzz_dumpcheck.c — libFuzzer target: the dump checker that the mini verifier and
  * vmcore-check share, on arbitrary bytes as an ELF core file. It must reject, never misread. */
 #include <string.h>

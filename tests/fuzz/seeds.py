@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """seeds.py — starting inputs for the fuzz targets: a well-formed bzImage and a well-formed
 small crashpath dump, so the fuzzers begin inside the valid formats. Usage: seeds.py OUTDIR"""
 import os

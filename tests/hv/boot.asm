@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; boot.asm — the reference hypervisor's way in: multiboot v1 header, 32-bit entry, boot page
 ; tables (identity 0-4 GiB, and 0-2 GiB again at 0xffffffff80000000), long mode, the jump to
 ; the higher half; and the 16-bit trampoline that brings each AP to the same place.

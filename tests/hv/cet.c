@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cet.c — knob cet=1: the reference hypervisor runs as a CET host, as Xen does by default where the
  * CPU has it: supervisor shadow stacks (one per CPU stack and per IST stack) and supervisor indirect
  * branch tracking on every CPU, so the crash path is tried under both (Bochs emulates CET on its

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* console.c — the reference hypervisor's serial console (COM1, 115200 8N1), a small printf,
  * and the exit through QEMU's isa-debug-exit device. */
 #include <stdarg.h>

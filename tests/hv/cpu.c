@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* cpu.c — the reference hypervisor's per-CPU state (its own GDT, TSS with IST stacks for NMI,
  * #MC and #DF, and IDT), its LAPIC in xAPIC or x2APIC mode, and INIT-SIPI-SIPI AP bring-up. */
 #include "hv.h"

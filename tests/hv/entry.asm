@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; entry.asm — the reference hypervisor's exception entry points (one macro for every vector)
 ; and the scenario loops whose registers the kdump verifier checks.
 ;

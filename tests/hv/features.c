@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* features.c — the control-register features a 2026 host runs with, turned on by the reference
  * hypervisor on every CPU whose model has them, so that no row proves crashpath only on a host
  * that left them off: global pages, SMEP, SMAP, UMIP, FSGSBASE, XSAVE and PCID (a non-zero PCID

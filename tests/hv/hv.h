@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* hv.h — the reference hypervisor's internal interfaces: a small x86-64 kernel shaped like a
  * real hypervisor (higher half, per-CPU IDT/GDT/TSS with ISTs, SMP), embedding crashpath. */
 #ifndef HV_H

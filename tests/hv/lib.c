@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* lib.c — the few C library routines the reference hypervisor's compiler may call on its own
  * (a real hypervisor has these; crashpath itself needs none of them). */
 #include <stddef.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* main.c — the reference hypervisor: boots every CPU, embeds crashpath through its public
  * header only, loads the kdump image from the multiboot modules and runs the named scenario. */
 #include "hv.h"

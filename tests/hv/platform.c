@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* platform.c — what the reference hypervisor learns at boot: the multiboot information (command
  * line, memory map, modules), the CPUs from the ACPI MADT, and the TSC frequency from the PIT. */
 #include "hv.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* svm.c — AMD SVM for the scenarios svm=1 and clgi_cpu=N: a tiny 64-bit guest per victim with
  * NMIs intercepted, whose VM-exit path calls crashpath_nmi_vmexit as a real hypervisor's would. */
 #include "hv.h"

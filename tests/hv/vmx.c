@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vmx.c — Intel VMX for the scenarios vmx=1, vmx_root_cpu=N and vmx_crasher=1: VMX root operation
  * on a CPU, and a tiny 64-bit guest per victim with NMI exiting, whose VM-exit path offers the
  * NMI to crashpath_nmi_vmexit as a real hypervisor's would. Keeps crashpath's per-CPU VMX record.

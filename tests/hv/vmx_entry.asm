@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; vmx_entry.asm — the reference hypervisor's VMX entry and exit points (tests/hv/vmx.c): VMLAUNCH
 ; or VMRESUME with the host's registers kept across the guest's run, the VM-exit landing point,
 ; the call that offers an NMI exit to crashpath, and the guests' loops.

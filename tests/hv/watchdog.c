@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* watchdog.c — an NMI watchdog of the kind hosts run (Linux has an HPET-based one; Xen's drives
  * performance counters): the HPET's timer 0, periodic, through an IO-APIC pin whose entry
  * delivers an NMI. crashpath's quiesce hook stops it on the crasher before the hand-off (Xen

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check.c — checks a crashpath dump against a scenario's expectations: the ELF core header as
  * Linux's vmcore code validates it, every note, each CPU's outcome and registers, the crash-info
  * note and the low-memory backup. Freestanding (no libc), so the mini verifier can use it. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* check.h — the dump checker shared by the mini verifier (reading old memory through the ELF
  * core header) and vmcore-check (reading /proc/vmcore): same expectations, same verdict. */
 #ifndef KDUMP_CHECK_H

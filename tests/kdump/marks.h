@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* marks.h — what the reference hypervisor leaves in memory and registers for the dump checker to
  * find, defined once for both (tests/hv writes them, tests/kdump/check.c looks for them). */
 #ifndef MARKS_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* x86.h — the instructions both test kernels use (the reference hypervisor in tests/hv and the
  * mini verifier in tests/kdump/mini): port I/O, MSRs, the TSC, CPUID, PAUSE. */
 #ifndef TEST_X86_H

@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; helpers.asm — test-only probes that set every register to known values around crashpath's
 ; entry stubs, for tests/unit/test_entry.c and test_shootdown.c (host user mode, not a library file).
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* shootdown_harness.c — the harness the shootdown, victim-path and race tests share: the CPUs'
  * roles, one crash run from start to hand-off, and the checks every crash must pass. */
 #include <string.h>

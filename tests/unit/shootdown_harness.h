@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* shootdown_harness.h — shared by test_shootdown.c, test_victim.c and test_races.c: one crash
  * under real concurrency (host threads act as CPUs, signals as NMIs through each CPU's
  * simulated IDT), its state in one struct, and the checks every crash must pass. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sim.h — the simulated machine behind crashpath's hardware layer in host tests: per-CPU MSRs,
  * a LAPIC (xAPIC MMIO or x2APIC MSRs), IDT memory, an NMI latch, and threads acting as CPUs. */
 #ifndef SIM_H

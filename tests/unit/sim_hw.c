@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* sim_hw.c — the hardware layer (include/cp/hw.h) for host tests: the calling thread's
  * simulated CPU answers every MSR, CPUID, MMIO, TSC and IDT access, and logs it. */
 #define _GNU_SOURCE

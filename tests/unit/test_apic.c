@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_apic.c — APIC mode read from the hardware each time, the MMIO base from the MSR, the
  * exact ICR traffic of every NMI send in xAPIC and x2APIC mode, and the LAPIC quiesce. */
 #include <string.h>

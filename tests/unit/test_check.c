@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_check.c — the shared dump checker (tests/kdump/check.c) on hand-built dumps, including
  * the inputs the fuzzer found: it must judge quickly and never read past what it was given. */
 #include <stdio.h>

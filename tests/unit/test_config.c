@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_config.c — crashpath_init: a valid configuration is accepted and prepared, and every
  * problem the host can make is refused at load time with its own error code. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_entry.c — the NASM entry stubs run for real in user mode: enable_nmis preserves every
  * register and RFLAGS at any stack alignment, trap_nop returns through IRETQ, and the capture
  * stub returns cleanly when the crash path refuses. */

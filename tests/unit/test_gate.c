@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_gate.c — IDT gate encoding, gate rewrites that are never observable half-written, for
  * handlers above and below 4 GiB, and a borrowed gate put back exactly as it was. */
 #include <string.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_kdump.c — crashpath_load_kdump on a synthetic bzImage: placement, boot_params, e820,
  * command line, ELF core header, hand-off tables and stub; and a clear error per bad image. */
 #include <stdio.h>

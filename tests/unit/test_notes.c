@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_notes.c — crash-note layout: NT_PRSTATUS equal to glibc's struct elf_prstatus field by
  * field, crashpath's own notes, terminators, and well-formed areas for CPUs that never answer. */
 #include <stddef.h>

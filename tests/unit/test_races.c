@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_races.c — the races: two CPUs crashing at once, a losing crasher caught by the shootdown
  * NMI before, inside and after its save, and a CPU reaching the victim path before its gates. */
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_send.c — how the shootdown NMIs go out: the exact ICR traffic of the x2APIC cluster
  * send (dense and sparse IDs, the crasher's cluster), the resend to CPUs a multicast missed, and
  * when it falls back to one NMI per CPU (a CPU never started, a CPU that switched from xAPIC

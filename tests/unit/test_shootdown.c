@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_shootdown.c — the crasher's side of the shootdown: every CPU stopped in both APIC modes
  * and send modes, gates and their order, CET, the victims' IST slot, the quiesce hook, timeouts,
  * a crash entry refused, an exception frame recorded. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* test_victim.c — the victim path: saved once from the interrupted frame, VMX and SVM left,
  * faults that recur bounded, machine checks survived, the stop hook run once and never late. */
 #include <signal.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* testlib.c — the unit-test runner: forks one child per test (a crash simulation leaves
  * threads parked for good), reports PASS/FAIL per test and "N passed, N failed" last. */
 #include <signal.h>

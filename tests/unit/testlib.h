@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* testlib.h — crashpath's host unit-test harness: TEST() registers a test, CHECK() records a
  * failure; every test runs in its own forked process and the runner ends with "N passed, N failed". */
 #ifndef TESTLIB_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
 # fetch.sh — Debian's kdump-kernel pieces, unpacked into build/ (never installed): the kernel
 # package linux-image-amd64 depends on, and busybox-static. Usage: fetch.sh OUTDIR
 set -euo pipefail

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* kexec-load.c — loads the kdump kernel into the running Linux's crash slot, for the
  * side-by-side with Linux's own kdump (make bench): kexec_file_load(2) with
  * KEXEC_FILE_ON_CRASH, the call `kexec -p -s` makes. The kernel itself then builds the ELF

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """mkinitramfs.py — write an uncompressed newc cpio archive (what the kernel unpacks as its
 initramfs) from (archive path, host file or None for a directory, mode) entries, without
 needing cpio on the host. Usage: mkinitramfs.py OUT DEST=SRC[:MODE] ... (SRC '-' = directory)"""

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """realign.py — a copy of a bzImage whose setup header asks for another kernel_alignment, as a
 kernel built with another CONFIG_PHYSICAL_ALIGN would (distribution kernels use 16 MiB). The
 decompressor rounds its load address up to boot_params.hdr.kernel_alignment (what the loader

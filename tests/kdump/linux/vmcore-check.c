@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* vmcore-check.c — runs as /init's worker in the Linux kdump kernel: checks /proc/vmcore with
  * the checker the mini verifier uses, copies the dump to the first virtio disk for the host,
  * prints one verdict line and ends QEMU through isa-debug-exit. Static, libc allowed. */

@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; entry.asm — the mini verifier's way in: the 64-bit boot protocol's entry at payload + 0x200,
 ; reached through crashpath's hand-off exactly as Linux would be. Position-independent: the
 ; loader chooses the address.

@@ -1,3 +1,4 @@
+; SPDX-License-Identifier: BSD-2-Clause
 ; init_trampoline.asm — the real-mode code a parked CPU runs after the mini verifier's
 ; INIT-SIPI-SIPI (tests/kdump/mini/initsipi.c): it records that it ran, with its APIC ID, and
 ; halts. Position-dependent only on its own segment: a start-up IPI with vector VV starts it in

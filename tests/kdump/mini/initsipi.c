@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* initsipi.c — the mini verifier's proof that each CPU crashpath parked has left VMX root
  * operation: INIT is blocked there (SDM vol. 3, "Restrictions on VMX Operation", 23.8; 24.8 in
  * newer editions), so a CPU still in it never runs anything an INIT-SIPI-SIPI sends it to.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* mini.h — what the mini verifier's C files share: port and MSR access, the TSC, and the
  * console line writer. */
 #ifndef MINI_H

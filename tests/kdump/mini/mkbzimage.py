@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """mkbzimage.py — wrap the mini verifier's flat payload in a bzImage: setup sectors with the
 boot protocol 2.15 header (HdrS, XLF_KERNEL_64, relocatable, init_size), payload after them,
 so crashpath loads it exactly as it loads Linux. Usage: mkbzimage.py payload.bin mini.elf out"""

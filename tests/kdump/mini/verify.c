@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
 /* verify.c — the mini verifier: a tiny kdump kernel entered through crashpath's hand-off like
  * Linux. It checks NMIs are unblocked, then checks the dump in old memory, with cp.initsipi=1
  * wakes every parked AP by INIT-SIPI (initsipi.c), prints one verdict line and exits QEMU
