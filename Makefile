@@ -393,8 +393,10 @@ fuzz-smoke: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZERS)) $(FUZZ_DIR)/seeds/bzimage/
 		echo "fuzz: $$f, 3000 runs from seed 1, no finding"; \
 	done
 
-# Static analysis of the library: cppcheck and clang-tidy (.clang-tidy), zero findings.
+# Static analysis of the library: cppcheck and clang-tidy (.clang-tidy), zero findings;
+# and every tracked file's SPDX license line (tests/check-spdx.py).
 lint:
+	$(Q)python3 tests/check-spdx.py
 	@echo "  LINT    cppcheck"
 	$(Q)cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr -Iinclude \
 		--error-exitcode=1 -q apic crash load
