@@ -113,9 +113,11 @@ install: $(BUILD)/libcrashpath.a
 		"$(PREFIX)" "x86-64 hypervisor crash path: NMI shootdown, crash notes, kdump hand-off" "$(VERSION)" \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/crashpath.pc
 
-# An out-of-tree consumer built against an installed copy through pkg-config only.
+# An out-of-tree consumer built against an installed copy through pkg-config only; the installed
+# pkg-config file's version must be the header's and the changelog's.
 embed: $(BUILD)/libcrashpath.a
 	@rm -rf $(BUILD)/embed && $(MAKE) --no-print-directory install PREFIX=$(abspath $(BUILD)/embed/prefix) >/dev/null
+	@python3 tests/check-version.py $(BUILD)/embed/prefix/lib/pkgconfig/crashpath.pc
 	@PKG_CONFIG_PATH=$(abspath $(BUILD)/embed/prefix)/lib/pkgconfig $(MAKE) --no-print-directory -C tests/embed \
 		OUT=$(abspath $(BUILD)/embed)
 
@@ -394,9 +396,11 @@ fuzz-smoke: $(addprefix $(FUZZ_DIR)/fuzz_,$(FUZZERS)) $(FUZZ_DIR)/seeds/bzimage/
 	done
 
 # Static analysis of the library: cppcheck and clang-tidy (.clang-tidy), zero findings;
-# and every tracked file's SPDX license line (tests/check-spdx.py).
+# every tracked file's SPDX license line (tests/check-spdx.py); one version in the header and
+# the changelog (tests/check-version.py).
 lint:
 	$(Q)python3 tests/check-spdx.py
+	$(Q)python3 tests/check-version.py
 	@echo "  LINT    cppcheck"
 	$(Q)cppcheck --enable=warning,style,performance,portability --std=c11 --inline-suppr -Iinclude \
 		--error-exitcode=1 -q apic crash load
