@@ -87,6 +87,7 @@ class Row:
     qemu_extra: List[str] = dataclasses.field(default_factory=list)
     topology: Optional["Topology"] = None   # APIC IDs the platform's way, not -smp N's dense 0..N-1
     machine: str = "pc"     # QEMU -machine; a topology row runs q35
+    kdump_smp: bool = False  # the Linux kdump kernel without nr_cpus=1 (it starts the parked CPUs)
 
     @property
     def bochs_model(self):
@@ -217,10 +218,13 @@ def load_table():
         if row.bochs_model and bochs.why_not(row):
             sys.exit(f"{TABLE}:{lineno}: {row.name} cannot run under Bochs: {bochs.why_not(row)}")
         # expect token halt_on=TEXT: the row passes when the console shows TEXT
-        # ('_' for a space) and no kdump kernel ever runs
+        # ('_' for a space) and no kdump kernel ever runs; kdump_smp=1: the Linux kdump
+        # kernel runs without nr_cpus=1, so it starts every CPU crashpath parked
         for tok in row.expect_tokens:
             if tok.startswith("halt_on="):
                 row.halt_on = tok[len("halt_on="):].replace("_", " ")
+            if tok == "kdump_smp=1":
+                row.kdump_smp = True
         rows.append(row)
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
@@ -289,11 +293,22 @@ def mce_expectations(row):
     return tokens
 
 
+# expect tokens the runner keeps for itself
+RUNNER_TOKENS = ("halt_on=", "kdump_smp=")
+
+
+def linux_cmdline(row):
+    """The kdump kernel's command line: kdump users' own, but with every CPU for kdump_smp=1."""
+    if not row.kdump_smp:
+        return LINUX_CMDLINE
+    return " ".join(w for w in LINUX_CMDLINE.split() if not w.startswith("nr_cpus="))
+
+
 def hv_cmdline(row):
     """The reference hypervisor's command line: the row's knobs, which the hypervisor turns into
     the dump's expectations itself, and what the events imply."""
     args = [f"apic={row.apic}", f"scenario={row.scenario}", f"crash_cpu={row.crasher}"]
-    args += [t for t in row.expect_tokens if not t.startswith("halt_on=")]
+    args += [t for t in row.expect_tokens if not t.startswith(RUNNER_TOKENS)]
     args += mce_expectations(row)
     return " ".join(args)
 
@@ -311,7 +326,7 @@ def qemu_command(row, qmp_path, disk_path):
     ] + row.qemu_extra
     # multiboot modules, "file args" each, comma-separated (a comma in args is ",,")
     if row.is_linux:
-        cmd += ["-initrd", f"{TARGETS[row.target]} {LINUX_CMDLINE.replace(',', ',,')},{LINUX_INITRD}",
+        cmd += ["-initrd", f"{TARGETS[row.target]} {linux_cmdline(row).replace(',', ',,')},{LINUX_INITRD}",
                 "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
     else:
         cmd += ["-initrd", f"{TARGETS['mini']} console=ttyS0"]

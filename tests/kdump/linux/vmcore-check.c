@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/io.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 #include "check.h"
@@ -94,11 +95,31 @@ static int copy_dump(const char *disk)
     return 0;
 }
 
+/* The console is the 16550 at COM1: the kernel's tty layer still holds what
+ * printf wrote when write() returns, and the UART its FIFO. Ending QEMU before
+ * both drained lost the VERDICT line whenever the kernel ran several CPUs
+ * (the tty flush runs from a workqueue on another CPU). tcdrain waits for the
+ * tty's output to reach the driver; then the line status register's TEMT
+ * bit (16550: transmitter and FIFO empty) says the last byte left. Bounded:
+ * a console that never drains must not hang the row. */
+#define COM1_LSR 0x3fd
+#define LSR_TEMT 0x40
+
+static void drain_console(void)
+{
+    tcdrain(STDOUT_FILENO);
+    if (ioperm(COM1_LSR, 1, 1) != 0)
+        return;
+    for (int i = 0; i < 200000 && !(inb(COM1_LSR) & LSR_TEMT); i++)
+        usleep(10);
+}
+
 __attribute__((noreturn)) static void finish(int pass, const char *what)
 {
     printf("VERDICT: %s %s\n", pass ? "PASS" : "FAIL", what);
     fflush(stdout);
     sync();
+    drain_console();
     if (ioperm(DEBUG_EXIT, 4, 1) == 0)
         outl(pass ? VERDICT_PASS : VERDICT_FAIL, DEBUG_EXIT);
     exit(pass ? 0 : 1);
@@ -128,7 +149,10 @@ int main(int argc, char **argv)
     /* What the host's readelf must count in the copied dump too. */
     printf("vmcore-check: NOTES prstatus=%u cpu=%u\n", result.prstatus, result.cpu_notes);
     check_report_bench(&result, expect.cpus, say);
-    copy_dump(disk);
+    /* The host reads the copy: without it the row has nothing to show, so a
+     * failed copy fails the row, whatever the checks said. */
+    if (copy_dump(disk) != 0)
+        finish(0, result.failures ? result.first : "the dump could not be copied to the disk");
     if (result.failures)
         finish(0, result.first);
     finish(1, "dump verified through /proc/vmcore");
