@@ -1,13 +1,53 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* elfcore.c — load time: the ELF core header the kdump kernel finds through elfcorehdr=, as
- * kexec-tools writes it: every CPU's note buffer and the crash-info note as PT_NOTEs, then the
- * old RAM as PT_LOADs (the low 640 KiB read from its backup, the image at its virtual address). */
+ * kexec-tools writes it: an NT_PRPSINFO note, every CPU's note buffer and the crash-info note
+ * as PT_NOTEs, then the old RAM as PT_LOADs (the low 640 KiB read from its backup, the image
+ * at its virtual address). */
 #include "cp/elf64.h"
 #include "cp/load.h"
 
+/* elfutils (libdwfl's dwfl_core_file_attach, so eu-stack) refuses a core without an
+ * NT_PRPSINFO note of the platform's size, "not a valid ELF file"; Linux's own vmcore has
+ * none and is refused the same way. Its pid names the "process" whose threads the
+ * NT_PRSTATUS notes are (never -1, which elfutils reads as "none found"). It lives at the end
+ * of the core header, which the kdump kernel never owns, with a zero note header after it:
+ * fs/proc/vmcore.c trims each PT_NOTE at the first namesz 0. */
+#define PRPSINFO_NOTE_BYTES (12u + 8u + PRPSINFO_DESC_SIZE)
+#define PRPSINFO_SEGMENT_BYTES (PRPSINFO_NOTE_BYTES + 12u)
+
 uint64_t cp_elfcore_size(uint64_t nr_phdrs)
 {
-    return align_up(sizeof(struct elf64_ehdr) + nr_phdrs * sizeof(struct elf64_phdr), PAGE);
+    return align_up(sizeof(struct elf64_ehdr) + nr_phdrs * sizeof(struct elf64_phdr) + PRPSINFO_SEGMENT_BYTES,
+                    PAGE);
+}
+
+static void put32_le(uint8_t *p, uint32_t v)
+{
+    for (uint32_t i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void copy_str(uint8_t *dst, const char *src)
+{
+    while (*src)
+        *dst++ = (uint8_t)*src++;
+}
+
+/* Returns its offset in the header. */
+static uint64_t write_prpsinfo(const struct layout *L, uint8_t *hdr)
+{
+    uint64_t at = L->elfhdr_size - PRPSINFO_SEGMENT_BYTES;
+    uint8_t *n = hdr + at, *desc = n + 20;
+
+    put32_le(n, 5);                          /* namesz: "CORE\0" */
+    put32_le(n + 4, PRPSINFO_DESC_SIZE);
+    put32_le(n + 8, NT_PRPSINFO);
+    copy_str(n + 12, "CORE");
+    desc[1] = 'R';                           /* pr_sname: it was running */
+    put32_le(desc + PRPSINFO_PID, 1);        /* the NT_PRSTATUS notes' pids are 1..N */
+    copy_str(desc + PRPSINFO_FNAME, "crashpath");
+    copy_str(desc + PRPSINFO_PSARGS, "crashpath");
+    return at;
 }
 
 static void phdr_set(struct elf64_phdr *p, uint32_t type, uint64_t offset, uint64_t vaddr, uint64_t paddr,
@@ -54,7 +94,7 @@ void cp_elfcore_build(const struct crashpath_kdump *k, const struct layout *L, u
 {
     struct elf64_ehdr *eh = (struct elf64_ehdr *)(void *)hdr;
     struct elf64_phdr *ph = (struct elf64_phdr *)(void *)(hdr + sizeof(*eh));
-    uint64_t r_s = k->region_phys, r_e = k->region_phys + k->region_size;
+    uint64_t r_s = k->region_phys, r_e = k->region_phys + k->region_size, prpsinfo_phys;
     uint32_t n = 0;
 
     cp_zero(hdr, L->elfhdr_size);
@@ -73,7 +113,10 @@ void cp_elfcore_build(const struct crashpath_kdump *k, const struct layout *L, u
     eh->e_phentsize = sizeof(*ph);
 
     /* Every PT_NOTE first: the kdump kernel merges them into slot 0 and
-     * assumes nothing else precedes them (fs/proc/vmcore.c). */
+     * assumes nothing else precedes them (fs/proc/vmcore.c). NT_PRPSINFO
+     * leads, as in a process core (lldb then numbers the threads from 1). */
+    prpsinfo_phys = k->region_phys + L->elfhdr + write_prpsinfo(L, hdr);
+    phdr_set(&ph[n++], PT_NOTE, prpsinfo_phys, 0, prpsinfo_phys, PRPSINFO_SEGMENT_BYTES);
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++)
         phdr_set(&ph[n++], PT_NOTE, cp_state.cpus[i].notes_phys, 0, cp_state.cpus[i].notes_phys,
                  CRASHPATH_CPU_NOTES_SIZE);

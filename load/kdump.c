@@ -36,7 +36,7 @@ static int plan_layout(const struct crashpath_kdump *k, const struct bz_info *bz
     /* A RAM range can become up to four PT_LOADs: split at 640 KiB, around
      * the image, and around the crash region. */
     L->max_loads = (uint64_t)k->nr_memmap * 4u;
-    nr_phdrs = cp_state.nr_cpus + 1u + L->max_loads;
+    nr_phdrs = 1u + cp_state.nr_cpus + 1u + L->max_loads;     /* NT_PRPSINFO, CPUs, crash info */
     L->elfhdr_size = cp_elfcore_size(nr_phdrs);
 
     L->ctrl = 0;

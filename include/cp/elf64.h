@@ -14,6 +14,14 @@
 #define PT_LOAD 1
 #define PT_NOTE 4
 #define PF_RWX 7
+#define NT_PRPSINFO 3
+/* The NT_PRPSINFO note as x86-64 Linux cores carry it ("CORE", struct elf_prpsinfo: 136
+ * bytes): state, sname, zomb, nice, 4 pad, flag (8), uid, gid, pid, ppid, pgrp, sid (4 each),
+ * fname[16], psargs[80]. */
+#define PRPSINFO_DESC_SIZE 136
+#define PRPSINFO_PID 24
+#define PRPSINFO_FNAME 40
+#define PRPSINFO_PSARGS 56
 
 struct elf64_ehdr {
     uint8_t e_ident[16];

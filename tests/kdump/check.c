@@ -371,6 +371,9 @@ static void walk_notes(struct ctx *c, const struct elf64_phdr *p)
         }
         if (nsz <= sizeof(name) && dsz <= sizeof(desc) && !rd(c, p->p_offset + off + 12, name, (uint32_t)nsz) &&
             !rd(c, p->p_offset + off + 12 + nsz, desc, dsz)) {
+            if (namesz == 5 && str_eq_n((const char *)name, "CORE", 5) && type == NT_PRPSINFO &&
+                descsz == PRPSINFO_DESC_SIZE)
+                c->res->prpsinfo++;
             if (namesz == 5 && str_eq_n((const char *)name, "CORE", 5) && type == NT_PRSTATUS &&
                 descsz == PRSTATUS_SIZE) {
                 uint32_t pid = u32_at(desc + PR_PID);
@@ -686,8 +689,9 @@ static void check_lowmem(struct ctx *c, const struct elf64_phdr *ph, uint32_t n)
     fail_msg(c, "no PT_LOAD covers the low-memory mark", c->e->lowmem, 0);
 }
 
-/* A PT_NOTE per CPU and the crash-info one, then the PT_LOADs (a few per memory-map range). */
-#define MAX_PHDRS (CRASHPATH_MAX_CPUS + 1u + 4u * CRASHPATH_MAX_MEMMAP)
+/* NT_PRPSINFO's PT_NOTE, one per CPU and the crash-info one, then the PT_LOADs (a few per
+ * memory-map range). */
+#define MAX_PHDRS (1u + CRASHPATH_MAX_CPUS + 1u + 4u * CRASHPATH_MAX_MEMMAP)
 
 /* Dump offset of a virtual address, through the PT_LOADs' p_vaddr. */
 static int vaddr_to_offset(const struct elf64_phdr *ph, uint32_t n, uint64_t va, uint64_t len, uint64_t *off)
@@ -835,6 +839,9 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
     }
     if (!notes || !loads)
         fail_msg(&c, "segments missing: PT_NOTE, PT_LOAD", notes, loads);
+    /* libdwfl (eu-stack) attaches to a core only through its NT_PRPSINFO. */
+    if (res->prpsinfo != 1)
+        fail_msg(&c, "NT_PRPSINFO notes (elfutils reads the core only with exactly one), seen", res->prpsinfo, 0);
     if (res->cpu_notes != e->cpus)
         fail_msg(&c, "crashpath CPU notes, expected", res->cpu_notes, e->cpus);
     /* Two CPUs crashed at once: exactly one of them was elected, the other is

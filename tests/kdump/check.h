@@ -79,6 +79,7 @@ struct check_bench {
 struct check_result {
     uint32_t failures;
     uint32_t prstatus;            /* NT_PRSTATUS notes seen */
+    uint32_t prpsinfo;            /* NT_PRPSINFO notes seen (elfutils needs exactly one) */
     uint32_t cpu_notes;           /* crashpath CPU notes seen */
     uint32_t answered;
     char first[160];              /* the first failure, for the verdict line */

@@ -224,13 +224,22 @@ TEST(kdump_elf_core_header_notes_first_then_ram_outside_the_region)
         uint32_t type = get32(p);
         uint64_t off = get64(p + 8), va = get64(p + 16), pa = get64(p + 24), sz = get64(p + 32);
 
-        if (i < 3) {                           /* one PT_NOTE per CPU buffer */
+        if (i == 0) {                          /* NT_PRPSINFO, inside the header itself */
             CHECK_EQ(type, 4);
-            CHECK_EQ(off, cpus[i].notes_phys);
+            CHECK(off > cp_kdump.elfcorehdr && off + sz <= cp_kdump.elfcorehdr + cp_kdump.where.elfcorehdr_size);
+            CHECK_EQ(get32(at_phys(off) + 8), 3);
+            CHECK_EQ(get32(at_phys(off) + 4), 136);
+            CHECK(memcmp(at_phys(off) + 12, "CORE", 5) == 0);
+            CHECK_EQ(get32(at_phys(off) + 156), 0);          /* then namesz 0: the kernel stops there */
+            continue;
+        }
+        if (i < 4) {                           /* one PT_NOTE per CPU buffer */
+            CHECK_EQ(type, 4);
+            CHECK_EQ(off, cpus[i - 1].notes_phys);
             CHECK_EQ(sz, CRASHPATH_CPU_NOTES_SIZE);
             continue;
         }
-        if (i == 3) {                          /* then the crash-info note */
+        if (i == 4) {                          /* then the crash-info note */
             CHECK_EQ(type, 4);
             CHECK_EQ(off, cfg.info_note_phys);
             continue;
