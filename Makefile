@@ -101,7 +101,8 @@ $(OBJ)/crashpath.o: $(LIB_OBJS)
 deps:
 	@bash tests/deps.sh
 
-# make install PREFIX=/usr/local: the archive, the public header, a pkg-config file.
+# make install PREFIX=/usr/local: the archive, the public header, a pkg-config file, and
+# crashpath-dump (tools/crashpath_dump.py), which reads crashpath's notes from a dump.
 PREFIX ?= /usr/local
 VERSION := $(shell sed -n 's/^\#define CRASHPATH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/crashpath.h | paste -sd.)
 install: $(BUILD)/libcrashpath.a
@@ -111,6 +112,8 @@ install: $(BUILD)/libcrashpath.a
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: crashpath\nDescription: %s\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lcrashpath\n' \
 		"$(PREFIX)" "x86-64 hypervisor crash path: NMI shootdown, crash notes, kdump hand-off" "$(VERSION)" \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/crashpath.pc
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 tools/crashpath_dump.py $(DESTDIR)$(PREFIX)/bin/crashpath-dump
 
 # An out-of-tree consumer built against an installed copy through pkg-config only.
 embed: $(BUILD)/libcrashpath.a
