@@ -57,7 +57,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash mce_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -159,6 +159,17 @@ $(UNIT_SAN_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DI
 
 unit-san: $(UNIT_SAN_BIN)
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(UNIT_SAN_BIN)
+
+# crashpath-dump, from the source and installed, on the dump a unit test's crash leaves
+# (kdump_core_file_for_crashpath_dump: the library's own ELF core header and notes).
+DUMPTOOL_OUT := $(BUILD)/dumptool
+dump-tool-test: $(UNIT_BIN)
+	@rm -rf $(DUMPTOOL_OUT) && mkdir -p $(DUMPTOOL_OUT)
+	@CRASHPATH_DUMP_CORE=$(DUMPTOOL_OUT)/unit.core $(UNIT_BIN) kdump_core_file_for_crashpath_dump \
+		> $(DUMPTOOL_OUT)/unit.log || { cat $(DUMPTOOL_OUT)/unit.log; exit 1; }
+	@$(MAKE) --no-print-directory install PREFIX=$(abspath $(DUMPTOOL_OUT)/prefix) >/dev/null
+	@python3 tests/dump_tool_test.py $(DUMPTOOL_OUT) $(UNIT_BIN) tools/crashpath_dump.py \
+		$(DUMPTOOL_OUT)/prefix/bin/crashpath-dump
 
 # ---- the reference hypervisor (tests/hv) and the kdump verifier (tests/kdump/mini) ----
 HV_DIR := tests/hv
@@ -415,6 +426,7 @@ check: deps
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory symbols
 	@$(MAKE) --no-print-directory embed
+	@$(MAKE) --no-print-directory dump-tool-test
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory mutants
 	@$(MAKE) --no-print-directory unit
