@@ -58,7 +58,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash mce_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -102,7 +102,8 @@ $(OBJ)/crashpath.o: $(LIB_OBJS)
 deps:
 	@bash tests/deps.sh
 
-# make install PREFIX=/usr/local: the archive, the public header, a pkg-config file.
+# make install PREFIX=/usr/local: the archive, the public header, a pkg-config file, and
+# crashpath-dump (tools/crashpath_dump.py), which reads crashpath's notes from a dump.
 PREFIX ?= /usr/local
 VERSION := $(shell sed -n 's/^\#define CRASHPATH_VERSION_\(MAJOR\|MINOR\|PATCH\) \([0-9]*\)/\2/p' include/crashpath.h | paste -sd.)
 install: $(BUILD)/libcrashpath.a
@@ -112,6 +113,8 @@ install: $(BUILD)/libcrashpath.a
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: crashpath\nDescription: %s\nVersion: %s\nCflags: -I$${includedir}\nLibs: -L$${libdir} -lcrashpath\n' \
 		"$(PREFIX)" "x86-64 hypervisor crash path: NMI shootdown, crash notes, kdump hand-off" "$(VERSION)" \
 		> $(DESTDIR)$(PREFIX)/lib/pkgconfig/crashpath.pc
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 tools/crashpath_dump.py $(DESTDIR)$(PREFIX)/bin/crashpath-dump
 
 # An out-of-tree consumer built against an installed copy through pkg-config only; the installed
 # pkg-config file's version must be the header's and the changelog's.
@@ -159,6 +162,17 @@ $(UNIT_SAN_BIN): $(UNIT_SRC) $(UNIT_LIB_C) $(UNIT_ASM_OBJS) $(wildcard $(UNIT_DI
 
 unit-san: $(UNIT_SAN_BIN)
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(UNIT_SAN_BIN)
+
+# crashpath-dump, from the source and installed, on the dump a unit test's crash leaves
+# (kdump_core_file_for_crashpath_dump: the library's own ELF core header and notes).
+DUMPTOOL_OUT := $(BUILD)/dumptool
+dump-tool-test: $(UNIT_BIN)
+	@rm -rf $(DUMPTOOL_OUT) && mkdir -p $(DUMPTOOL_OUT)
+	@CRASHPATH_DUMP_CORE=$(DUMPTOOL_OUT)/unit.core $(UNIT_BIN) kdump_core_file_for_crashpath_dump \
+		> $(DUMPTOOL_OUT)/unit.log || { cat $(DUMPTOOL_OUT)/unit.log; exit 1; }
+	@$(MAKE) --no-print-directory install PREFIX=$(abspath $(DUMPTOOL_OUT)/prefix) >/dev/null
+	@python3 tests/dump_tool_test.py $(DUMPTOOL_OUT) $(UNIT_BIN) tools/crashpath_dump.py \
+		$(DUMPTOOL_OUT)/prefix/bin/crashpath-dump
 
 # ---- the reference hypervisor (tests/hv) and the kdump verifier (tests/kdump/mini) ----
 HV_DIR := tests/hv
@@ -419,6 +433,7 @@ check: deps
 	@$(MAKE) --no-print-directory clang-build
 	@$(MAKE) --no-print-directory symbols
 	@$(MAKE) --no-print-directory embed
+	@$(MAKE) --no-print-directory dump-tool-test
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory mutants
 	@$(MAKE) --no-print-directory unit

@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-2-Clause
 """demo.py — `make demo`: boot the reference hypervisor on 4 vCPUs under QEMU, crash it on an
-AP, let crashpath hand off to Debian's Linux 6.1 as the kdump kernel, and report from the dump:
-each CPU's APIC ID, outcome, RIP with symbol, RSP and answer latency, then gdb's backtrace of
-the crashing CPU, then where the dump is."""
-import bisect
+AP, let crashpath hand off to Debian's Linux 6.1 as the kdump kernel, and report from the dump
+with crashpath-dump (tools/crashpath_dump.py): each CPU's APIC ID, outcome, RIP with symbol, RSP
+and answer latency, and the crash-info note; then gdb's backtrace of the crashing CPU, then where
+the dump is."""
 import os
-import struct
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ROW = "linux-4-x2apic"
-OUTCOMES = {0: "none", 1: "crasher", 2: "answered", 3: "timed out", 4: "not present", 5: "answered late"}
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
 import scenario_runner as runner  # noqa: E402
+# the report from the dump is crashpath-dump's, the tool `make install` installs
+import crashpath_dump  # noqa: E402
 
 
 class Stages:
@@ -40,85 +41,6 @@ class Stages:
             self.next += 1
 
 
-def notes_of(dump):
-    """(name, type, desc) of every note in the dump's PT_NOTE segments."""
-    data = open(dump, "rb")
-    ehdr = data.read(64)
-    phoff, = struct.unpack_from("<Q", ehdr, 32)
-    phnum, = struct.unpack_from("<H", ehdr, 56)
-    data.seek(phoff)
-    phdrs = [struct.unpack("<IIQQQQQQ", data.read(56)) for _ in range(phnum)]
-    out = []
-    for p_type, _, off, _, _, filesz, _, _ in phdrs:
-        if p_type != 4:
-            continue
-        data.seek(off)
-        blob = data.read(filesz)
-        at = 0
-        while at + 12 <= len(blob):
-            namesz, descsz, ntype = struct.unpack_from("<III", blob, at)
-            if not namesz:
-                break
-            name = blob[at + 12:at + 12 + namesz].rstrip(b"\0").decode()
-            d = at + 12 + ((namesz + 3) & ~3)
-            out.append((name, ntype, blob[d:d + descsz]))
-            at = d + ((descsz + 3) & ~3)
-    return out
-
-
-def symbolizer(elf):
-    syms = []
-    for line in subprocess.run(["nm", "-n", elf], capture_output=True, text=True).stdout.splitlines():
-        parts = line.split()
-        # functions only: NASM's local labels (name.label) are not functions
-        if len(parts) == 3 and parts[1] in "tTwW" and "." not in parts[2]:
-            syms.append((int(parts[0], 16), parts[2]))
-    addrs = [a for a, _ in syms]
-
-    def name(addr):
-        i = bisect.bisect_right(addrs, addr) - 1
-        return f"{syms[i][1]}+{addr - syms[i][0]:#x}" if i >= 0 else "?"
-    return name
-
-
-def report(dump):
-    notes = notes_of(dump)
-    regs, cpus, info = {}, {}, None
-    for name, ntype, desc in notes:
-        if name == "CORE" and ntype == 1:
-            pid, = struct.unpack_from("<I", desc, 32)
-            regs[pid - 1] = struct.unpack_from("<27Q", desc, 112)
-        elif name == "CRASHPATH" and ntype == 0x43500001:
-            f = struct.unpack_from("<8I6Q", desc)
-            cpus[f[1]] = {"apic": f[2], "outcome": f[4], "answer_tsc": f[13]}
-        elif name == "CRASHPATH" and ntype == 0x43500002:
-            # format, version, crashing_cpu, crashing_apic_id, nr_cpus, nr_not_answered,
-            # timeout_ms, send_mode, tsc_khz, tsc_crash_entry, tsc_nmis_sent, tsc_wait_end,
-            # tsc_handoff, reason (docs/notes.md)
-            info = struct.unpack_from("<8I5Q", desc) + (desc[72:200].split(b"\0")[0].decode(),) + \
-                struct.unpack_from("<IIQ", desc, 328)       # integrity, corrupt_segments, integrity_ticks
-    sym = symbolizer(runner.HV_ELF)
-    tsc_khz, entry = info[8], info[9]
-    print()
-    print(f"crash: \"{info[13]}\" on CPU {info[2]}; {info[4]} CPUs, {info[5]} did not answer; "
-          f"shootdown {(info[11] - info[9]) * 1000 / tsc_khz:.0f} us, crash to jump "
-          f"{(info[12] - info[9]) * 1000 / tsc_khz:.0f} us (guest TSC), of which the SHA-256 check of the "
-          f"kdump segments {info[16] * 1000 / tsc_khz:.0f} us ({'intact' if info[14] == 1 else 'CORRUPT'})")
-    print()
-    print(f"{'CPU':>3}  {'APIC':>4}  {'outcome':<13} {'RIP':<42} {'RSP':<18}  answered after crash entry")
-    for i in sorted(cpus):
-        c = cpus[i]
-        r = regs.get(i)
-        rip = f"{r[16]:#018x} {sym(r[16])}" if r else "-"
-        rsp = f"{r[19]:#018x}" if r else "-"
-        if c["outcome"] == 2:
-            lat = f"{(c['answer_tsc'] - entry) * 1000 / tsc_khz:.0f} us"
-        else:
-            lat = "-"
-        print(f"{i:>3}  {c['apic']:>4}  {OUTCOMES.get(c['outcome'], '?'):<13} {rip:<42} {rsp:<18}  {lat}")
-    return info[2]
-
-
 def crasher_backtrace(dump, crasher):
     out = subprocess.run(["gdb", "-batch", "-nx", "-ex", "thread apply all bt", runner.HV_ELF, dump],
                          capture_output=True, text=True).stdout
@@ -139,12 +61,20 @@ def main():
     if rank != runner.PASS or not os.path.exists(dump):
         print(f"console: {os.path.relpath(log_path, ROOT)}")
         return 1
-    crasher = report(dump)
+    try:
+        data = crashpath_dump.read_dump(dump, runner.HV_ELF)
+    except crashpath_dump.DumpError as e:
+        print(f"crashpath-dump: {e}")
+        return 1
     print()
-    print("gdb backtrace of the crashing CPU:")
-    print(crasher_backtrace(dump, crasher))
+    print(crashpath_dump.format_text(data))
+    if data["info"] is not None:
+        print()
+        print("gdb backtrace of the crashing CPU:")
+        print(crasher_backtrace(dump, data["info"]["crashing_cpu"]))
     print()
-    print(f"dump:    {os.path.relpath(dump, ROOT)} (readelf -n, or gdb {os.path.relpath(runner.HV_ELF, ROOT)} <dump>)")
+    print(f"dump:    {os.path.relpath(dump, ROOT)} (tools/crashpath_dump.py <dump> {os.path.relpath(runner.HV_ELF, ROOT)}, "
+          f"readelf -n, or gdb {os.path.relpath(runner.HV_ELF, ROOT)} <dump>)")
     print(f"console: {os.path.relpath(log_path, ROOT)}")
     return 0
 

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* test_kdump.c — crashpath_load_kdump on a synthetic bzImage: placement, boot_params, e820,
- * command line, ELF core header, hand-off tables and stub; and a clear error per bad image. */
+ * command line, ELF core header, hand-off tables and stub; a clear error per bad image; and a dump
+ * file from a crash for tools/crashpath_dump.py. */
+#define _GNU_SOURCE             /* dl_iterate_phdr */
+#include <link.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,12 +64,13 @@ static void make_bzimage(void)
         bz[PAYLOAD_OFF + i] = (uint8_t)(i * 7 + 3);
 }
 
-static void setup(int load_init)
+/* n CPUs, every one present; crashpath_init unless the test changes the configuration first. */
+static void setup_cpus(int n, int load_init)
 {
     uint64_t stub = (uint64_t)(uintptr_t)handoff_stub;
 
-    sim_reset(3, CRASHPATH_APIC_X2APIC, NULL);
-    sim_config(&cfg, cpus, 3);
+    sim_reset(n, CRASHPATH_APIC_X2APIC, NULL);
+    sim_config(&cfg, cpus, n);
     if (load_init)
         CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
     make_bzimage();
@@ -86,6 +90,11 @@ static void setup(int load_init)
     kd.image_size = 8 * MB;
     kd.image_phys = IMAGE_PHYS;
     kd.acpi_rsdp = 0xf5250;
+}
+
+static void setup(int load_init)
+{
+    setup_cpus(3, load_init);
 }
 
 static uint8_t *at_phys(uint64_t phys)
@@ -730,4 +739,122 @@ TEST(kdump_note_buffers_in_ram_the_kdump_kernel_is_not_given_are_accepted)
     kd.memmap = odd;
     kd.nr_memmap = 3;
     CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+}
+
+/* ---- a dump file for tools/crashpath_dump.py (make dump-tool-test) ---- */
+
+static int cpu2_parked_late(void)
+{
+    struct crashpath_cpu_note n;
+
+    sim_read_cpu_note(2, &n);
+    return n.outcome == CRASHPATH_OUTCOME_ANSWERED_LATE;
+}
+
+static const uint8_t *note_buffer_at(uint64_t phys, int n)
+{
+    if (phys == cfg.info_note_phys)
+        return cfg.info_note;
+    for (int i = 0; i < n; i++)
+        if (cpus[i].notes_phys == phys)
+            return cpus[i].notes;
+    return NULL;
+}
+
+/* The dump as a kdump kernel would give it, memory left out: the ELF core header
+ * crashpath_load_kdump wrote, each PT_NOTE pointed at a copy of the buffer its p_offset (a
+ * physical address) names, each PT_LOAD without file bytes. Returns the PT_NOTEs written, or
+ * -1 for one that names no buffer. */
+static int write_core(FILE *out, int n)
+{
+    const uint8_t *h = at_phys(cp_kdump.elfcorehdr);
+    uint16_t phnum = (uint16_t)(h[56] | h[57] << 8);
+    uint64_t size = 64 + 56ull * phnum;
+    uint8_t hdr[64 + 56 * 64];
+    int notes = 0;
+
+    if (phnum > 64)
+        return -1;
+    memcpy(hdr, h, size);
+    for (int i = 0; i < phnum; i++) {
+        uint8_t *p = hdr + 64 + i * 56;
+        uint64_t off = 0, filesz = 0;
+
+        if (get32(p) == 4) {
+            if (!note_buffer_at(get64(p + 8), n))
+                return -1;
+            off = size + (uint64_t)notes++ * CRASHPATH_CPU_NOTES_SIZE;
+            filesz = get64(p + 40);               /* p_memsz: the whole buffer */
+        }
+        memcpy(p + 8, &off, 8);
+        memcpy(p + 32, &filesz, 8);
+    }
+    fwrite(hdr, 1, size, out);
+    for (int i = 0; i < phnum; i++)
+        if (get32(h + 64 + i * 56) == 4)
+            fwrite(note_buffer_at(get64(h + 64 + i * 56 + 8), n), 1, get64(h + 64 + i * 56 + 40), out);
+    return notes;
+}
+
+/* The test binary is position-independent: a RIP in the dump is its link-time address plus
+ * this, which the dump-tool test needs to name it from the binary's symbols. */
+static int load_bias(struct dl_phdr_info *info, size_t size, void *bias)
+{
+    (void)size;
+    *(uint64_t *)bias = info->dlpi_addr;       /* the first object is the program itself */
+    return 1;
+}
+
+/* Every outcome a CPU's note can hold after a crash, in one dump: CPU 0 answers, CPU 1 crashes,
+ * CPU 2 is stuck in an NMI handler until after the wait and parks late, CPU 3 was never
+ * started, CPU 4 never answers. With CRASHPATH_DUMP_CORE=FILE it writes FILE (write_core)
+ * and FILE.bias (load_bias). */
+TEST(kdump_core_file_for_crashpath_dump)
+{
+    static const uint32_t want[5] = { CRASHPATH_OUTCOME_ANSWERED, CRASHPATH_OUTCOME_CRASHER,
+                                      CRASHPATH_OUTCOME_ANSWERED_LATE, CRASHPATH_OUTCOME_NOT_PRESENT,
+                                      CRASHPATH_OUTCOME_TIMED_OUT };
+    const char *path = getenv("CRASHPATH_DUMP_CORE");
+    struct crashpath_cpu_note note;
+    uint64_t bias = 0;
+
+    setup_cpus(5, 0);
+    cfg.timeout_ms = 300;
+    cpus[3].flags = 0;
+    cpus[3].idt_base = 0;
+    sim_cpus[2].stuck_in_nmi = 1;
+    sim_cpus[4].stuck_in_nmi = 1;
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    CHECK_EQ(crashpath_load_kdump(&kd), CRASHPATH_OK);
+    sim_start_cpu(&sim_cpus[0], spin);
+    sim_start_cpu(&sim_cpus[2], spin);
+    sim_start_cpu(&sim_cpus[4], spin);
+    sim_start_cpu(&sim_cpus[1], crash_now);
+    CHECK(sim_wait(handed_off, 20000));
+    sim_cpus[2].stuck_in_nmi = 0;
+    sim_nmi(&sim_cpus[2]);
+    CHECK(sim_wait(cpu2_parked_late, 5000));
+    for (int i = 0; i < 5; i++) {
+        sim_read_cpu_note(i, &note);
+        CHECK_EQ(note.outcome, want[i]);
+    }
+    if (path) {
+        FILE *core = fopen(path, "wb");
+        char bias_path[4096];
+        FILE *b;
+
+        CHECK(core != NULL);
+        if (!core)
+            return;
+        CHECK_EQ(write_core(core, 5), 5 + 1);
+        CHECK_EQ(fclose(core), 0);
+        dl_iterate_phdr(load_bias, &bias);
+        snprintf(bias_path, sizeof(bias_path), "%s.bias", path);
+        b = fopen(bias_path, "w");
+        CHECK(b != NULL);
+        if (b) {
+            fprintf(b, "%#llx\n", (unsigned long long)bias);
+            CHECK_EQ(fclose(b), 0);
+        }
+    }
 }
