@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """dump_tool_test.py — `make dump-tool-test`: runs crashpath-dump (each copy named on the command
 line: the source, the installed one) on the dump the unit test kdump_core_file_for_crashpath_dump
 wrote, checks its table and JSON against that test's crash, and checks that it refuses files that

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
 """crashpath-dump — reads a dump crashpath led to (an ELF core copied from /proc/vmcore) and prints
 each CPU's APIC ID, outcome, RIP with symbol, RSP and answer latency, then the crash-info note.
 

@@ -755,6 +755,8 @@ static const uint8_t *note_buffer_at(uint64_t phys, int n)
 {
     if (phys == cfg.info_note_phys)
         return cfg.info_note;
+    if (phys > cp_kdump.elfcorehdr && phys < cp_kdump.elfcorehdr + cp_kdump.where.elfcorehdr_size)
+        return at_phys(phys);                   /* NT_PRPSINFO, inside the header itself */
     for (int i = 0; i < n; i++)
         if (cpus[i].notes_phys == phys)
             return cpus[i].notes;
@@ -769,7 +771,7 @@ static int write_core(FILE *out, int n)
 {
     const uint8_t *h = at_phys(cp_kdump.elfcorehdr);
     uint16_t phnum = (uint16_t)(h[56] | h[57] << 8);
-    uint64_t size = 64 + 56ull * phnum;
+    uint64_t size = 64 + 56ull * phnum, next = size;
     uint8_t hdr[64 + 56 * 64];
     int notes = 0;
 
@@ -783,8 +785,10 @@ static int write_core(FILE *out, int n)
         if (get32(p) == 4) {
             if (!note_buffer_at(get64(p + 8), n))
                 return -1;
-            off = size + (uint64_t)notes++ * CRASHPATH_CPU_NOTES_SIZE;
+            off = next;
             filesz = get64(p + 40);               /* p_memsz: the whole buffer */
+            next += filesz;
+            notes++;
         }
         memcpy(p + 8, &off, 8);
         memcpy(p + 32, &filesz, 8);
@@ -846,7 +850,7 @@ TEST(kdump_core_file_for_crashpath_dump)
         CHECK(core != NULL);
         if (!core)
             return;
-        CHECK_EQ(write_core(core, 5), 5 + 1);
+        CHECK_EQ(write_core(core, 5), 1 + 5 + 1);        /* NT_PRPSINFO, CPUs, crash info */
         CHECK_EQ(fclose(core), 0);
         dl_iterate_phdr(load_bias, &bias);
         snprintf(bias_path, sizeof(bias_path), "%s.bias", path);
