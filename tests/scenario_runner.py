@@ -782,10 +782,10 @@ def main():
         for r in rows:
             print(r.name)
         return 0
-    needed = [HV] + [TARGETS[r.target] for r in rows] + ([HV16] if any(r.bochs_model for r in rows) else [])
+    needed = [HV16 if r.bochs_model else HV for r in rows] + [TARGETS[r.target] for r in rows]
     if any(r.is_linux for r in rows):
         needed += [LINUX_INITRD, HV_ELF]
-    for path in needed:
+    for path in dict.fromkeys(needed):
         if not os.path.exists(path):
             sys.exit(f"run-scenarios: {path} missing (make hv mini linux-kdump)")
     counts = {PASS: 0, SKIP: 0, FAIL: 0, ERROR: 0}
