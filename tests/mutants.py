@@ -18,9 +18,17 @@ with open(os.path.join(ROOT, "tests", "mutants.toml"), "rb") as table:
     MUTANTS = [(m["rule"], m["file"], m["old"], m["new"], m["test"]) for m in tomllib.load(table)["mutant"]]
 
 
-# The table's rows that run under Bochs (cpu column bochs:MODEL).
-BOCHS_ROWS = {line.split()[0] for line in open(os.path.join(ROOT, "tests", "scenarios.table"))
-              if line.strip() and not line.lstrip().startswith("#") and "bochs:" in line.split("#")[0]}
+# The table's rows, each with whether it runs under Bochs (cpu column bochs:MODEL).
+TABLE_ROWS = {line.split()[0]: "bochs:" in line.split("#")[0]
+              for line in open(os.path.join(ROOT, "tests", "scenarios.table"))
+              if line.split("#")[0].strip()}
+
+
+def images_for(name):
+    """The hypervisor images the rows run-scenarios NAME selects (every row whose name contains
+    it) boot: QEMU's, the 16-CPU Bochs build, or both."""
+    bochs = {TABLE_ROWS[r] for r in TABLE_ROWS if name in r}
+    return [img for flag, img in ((False, "build/hv/hv.elf32"), (True, "build/hv16/hv.elf32")) if flag in bochs]
 
 
 def run(cmd, cwd, timeout):
@@ -73,9 +81,8 @@ def try_mutant(mutant, work):
         if os.path.isdir(linux):
             os.makedirs(os.path.join(work, "build", "kdump"), exist_ok=True)
             os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
-        # only the hypervisor image the row boots: a Bochs row's 16-CPU build, or QEMU's
-        image = "build/hv16/hv.elf32" if test in BOCHS_ROWS else "build/hv/hv.elf32"
-        build = run(["make", "--no-print-directory", image, "mini"], work, 300)
+        # only the hypervisor images the selected rows boot (QEMU's, Bochs's 16-CPU build)
+        build = run(["make", "--no-print-directory"] + images_for(test) + ["mini"], work, 300)
         check_cmd = ["tests/run-scenarios", test]
     else:
         build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
