@@ -62,6 +62,10 @@ command -v grub-mkrescue >/dev/null 2>&1 || missing+=(grub-common)
 [ -d /usr/lib/grub/i386-pc ] || missing+=(grub-pc-bin)
 command -v xorriso >/dev/null 2>&1 || missing+=(xorriso)
 command -v mformat >/dev/null 2>&1 || missing+=(mtools)
+# The dump readers a user may reach for, each opening one Linux row's dump (scenario_runner.py)
+command -v eu-stack >/dev/null 2>&1 || missing+=(elfutils)
+/usr/bin/python3 -c 'import drgn' >/dev/null 2>&1 || missing+=(python3-drgn)
+command -v lldb >/dev/null 2>&1 || missing+=(lldb)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # libFuzzer and the sanitizer runtimes clang links with -fsanitize=fuzzer
