@@ -21,12 +21,6 @@ uint64_t cp_elfcore_size(uint64_t nr_phdrs)
                     PAGE);
 }
 
-static void put32_le(uint8_t *p, uint32_t v)
-{
-    for (uint32_t i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void copy_str(uint8_t *dst, const char *src)
 {
     while (*src)
@@ -39,12 +33,12 @@ static uint64_t write_prpsinfo(const struct layout *L, uint8_t *hdr)
     uint64_t at = L->elfhdr_size - PRPSINFO_SEGMENT_BYTES;
     uint8_t *n = hdr + at, *desc = n + 20;
 
-    put32_le(n, 5);                          /* namesz: "CORE\0" */
-    put32_le(n + 4, PRPSINFO_DESC_SIZE);
-    put32_le(n + 8, NT_PRPSINFO);
+    put32(n, 0, 5);                          /* namesz: "CORE\0" */
+    put32(n, 4, PRPSINFO_DESC_SIZE);
+    put32(n, 8, NT_PRPSINFO);
     copy_str(n + 12, "CORE");
     desc[1] = 'R';                           /* pr_sname: it was running */
-    put32_le(desc + PRPSINFO_PID, 1);        /* the NT_PRSTATUS notes' pids are 1..N */
+    put32(desc, PRPSINFO_PID, 1);        /* the NT_PRSTATUS notes' pids are 1..N */
     copy_str(desc + PRPSINFO_FNAME, "crashpath");
     copy_str(desc + PRPSINFO_PSARGS, "crashpath");
     return at;

@@ -17,17 +17,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 with open(os.path.join(ROOT, "tests", "mutants.toml"), "rb") as table:
     MUTANTS = [(m["rule"], m["file"], m["old"], m["new"], m["test"]) for m in tomllib.load(table)["mutant"]]
 
-
-# The table's rows, each with whether it runs under Bochs (cpu column bochs:MODEL).
-TABLE_ROWS = {line.split()[0]: "bochs:" in line.split("#")[0]
-              for line in open(os.path.join(ROOT, "tests", "scenarios.table"))
-              if line.split("#")[0].strip()}
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import scenario_runner  # noqa: E402  (the table, read the runner's way)
 
 
 def images_for(name):
     """The hypervisor images the rows run-scenarios NAME selects (every row whose name contains
     it) boot: QEMU's, the 16-CPU Bochs build, or both."""
-    bochs = {TABLE_ROWS[r] for r in TABLE_ROWS if name in r}
+    bochs = {bool(r.bochs_model) for r in scenario_runner.load_table() if name in r.name}
     return [img for flag, img in ((False, "build/hv/hv.elf32"), (True, "build/hv16/hv.elf32")) if flag in bochs]
 
 
