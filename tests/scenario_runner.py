@@ -698,6 +698,8 @@ def boot(row, show, progress=None):
                             deadline = min(deadline, time.time() + 0.3)
                 injector.on_line(line, deadline, marks)
         injector.finish(marks)
+        if timed_out and proc.poll() is None and not row.bochs_model:
+            log.write(emulator_backtraces(proc.pid))
         if timed_out or console_status is not None:
             os.killpg(proc.pid, signal.SIGKILL)
             if "halted" in marks:
@@ -716,6 +718,18 @@ def boot(row, show, progress=None):
         bochs.cleanup(base)
     return Boot(status, timed_out, marks, verdict, injector.pending, time.time() - start, log_path,
                 disk_path, dump_path)
+
+
+def emulator_backtraces(pid):
+    """Where a timed-out emulator's threads are (gdb attached for a moment), for the log: a row
+    whose guest said its verdict but whose QEMU never exited is told apart from a guest hang."""
+    try:
+        out = subprocess.run(["gdb", "-batch", "-nx", "-p", str(pid), "-ex", "thread apply all bt 15"],
+                             capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        out = f"(gdb could not attach: {e})\n"
+    return "# the emulator's threads at the timeout\n" + "".join("#   " + ln + "\n" for ln in out.splitlines()
+                                                             if ln.startswith(("Thread", "#")))
 
 
 def emulator_said(b):
@@ -846,12 +860,27 @@ def main():
         counts[rank] += 1
         console = "" if rank in (PASS, SKIP) else f"  (console: {os.path.relpath(log_path, ROOT)})"
         print(f"{rank} {row.name:28s} {elapsed:5.1f} s  {what}{console}", flush=True)
+        if rank in (FAIL, ERROR):
+            print_console_tail(log_path)
     print_matrix(rows, results)
     failed = counts[FAIL] + counts[ERROR]
     if counts[ERROR]:
         print(f"({counts[ERROR]} of the failures are harness errors, not crashpath's)")
     print(f"{counts[PASS]} passed, {failed} failed, {counts[SKIP]} skipped")
     return 1 if failed or not counts[PASS] else 0
+
+
+def print_console_tail(log_path, lines=25):
+    """A failed row's last console lines, indented under its result line: CI keeps only what
+    the runner prints, and a hang is diagnosed by where the console stopped."""
+    try:
+        with open(log_path, "rb") as f:
+            tail = f.read().decode("utf-8", "replace").splitlines()[-lines:]
+    except OSError as e:
+        print(f"    | (no console: {e})")
+        return
+    for line in tail:
+        print(f"    | {line.rstrip()}")
 
 
 def print_matrix(rows, results):
