@@ -277,8 +277,10 @@ mini: $(MINI)
 LINUX_DIR := tests/kdump/linux
 LINUX_OUT := $(BUILD)/kdump/linux
 LINUX_KERNEL := $(LINUX_OUT)/vmlinuz
-LINUX_INITRD := $(LINUX_OUT)/initramfs.cpio
+LINUX_INITRD := $(LINUX_OUT)/initramfs.cpio.gz
 VIRTIO_MODULES := virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci virtio_blk
+# the dump disk is ext2 (the runner's mke2fs), mounted through ext4 and what it depends on
+FS_MODULES := crc16 crc32c_generic mbcache jbd2 ext4
 
 $(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh
 	@echo "  FETCH   Debian kernel and busybox-static"
@@ -290,14 +292,17 @@ $(LINUX_OUT)/vmcore-check: $(LINUX_DIR)/vmcore-check.c tests/kdump/check.c tests
 	$(Q)$(HOST_CC) -static -O2 -g -Wall -Wextra -Werror -Iinclude -Itests/kdump -o $@ \
 		$(LINUX_DIR)/vmcore-check.c tests/kdump/check.c
 
-$(LINUX_INITRD): $(LINUX_KERNEL) $(LINUX_OUT)/vmcore-check $(LINUX_DIR)/init $(LINUX_DIR)/mkinitramfs.py
+$(LINUX_INITRD): $(LINUX_KERNEL) $(LINUX_OUT)/vmcore-check $(LINUX_DIR)/init $(LINUX_DIR)/mkinitramfs.py $(LINUX_DIR)/needed-libs.py
 	@echo "  CPIO    $@"
-	$(Q)mods=$$(for m in $(VIRTIO_MODULES); do \
+	$(Q)mods=$$(for m in $(VIRTIO_MODULES) $(FS_MODULES); do \
 		f=$$(find $(LINUX_OUT)/root/lib/modules -name $$m.ko | head -1); \
 		[ -n "$$f" ] || { echo "no module $$m" >&2; exit 1; }; echo "lib/modules/$$m.ko=$$f"; done) && \
-	python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- lib=- lib/modules=- \
+	libs=$$(python3 $(LINUX_DIR)/needed-libs.py $(LINUX_OUT)/root $(LINUX_OUT)/root/usr/bin/makedumpfile) && \
+	python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- tmp=- var=- var/crash=- lib=- lib/modules=- \
+		lib64=- lib/x86_64-linux-gnu=- \
 		init=$(LINUX_DIR)/init:755 bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 \
-		bin/vmcore-check=$(LINUX_OUT)/vmcore-check:755 $$mods
+		bin/vmcore-check=$(LINUX_OUT)/vmcore-check:755 $$mods \
+		bin/makedumpfile=$(LINUX_OUT)/root/usr/bin/makedumpfile:755 $$libs
 
 # The same kernel asking for 16 MiB alignment (CONFIG_PHYSICAL_ALIGN of distribution kernels).
 $(LINUX_OUT)/vmlinuz-align16m: $(LINUX_KERNEL) $(LINUX_DIR)/realign.py
@@ -318,7 +323,7 @@ $(LINUX_CRASH_INITRD): $(LINUX_INITRD) $(LINUX_OUT)/kexec-load $(LINUX_DIR)/cras
 	$(Q)python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- kdump=- \
 		init=$(LINUX_DIR)/crash-init:755 bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 \
 		bin/kexec-load=$(LINUX_OUT)/kexec-load:755 kdump/vmlinuz=$(LINUX_KERNEL) \
-		kdump/initramfs.cpio=$(LINUX_INITRD) kdump/cmdline=$(LINUX_DIR)/cmdline
+		kdump/initramfs.cpio.gz=$(LINUX_INITRD) kdump/cmdline=$(LINUX_DIR)/cmdline
 
 linux-own-kdump: $(LINUX_KERNEL) $(LINUX_CRASH_INITRD)
 

@@ -66,6 +66,8 @@ command -v mformat >/dev/null 2>&1 || missing+=(mtools)
 command -v eu-stack >/dev/null 2>&1 || missing+=(elfutils)
 /usr/bin/python3 -c 'import drgn' >/dev/null 2>&1 || missing+=(python3-drgn)
 command -v lldb >/dev/null 2>&1 || missing+=(lldb)
+# The Linux rows' dump disk: an ext2 file system made by mke2fs, read back with debugfs
+[ -x /sbin/mke2fs ] && [ -x /sbin/debugfs ] || missing+=(e2fsprogs)
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # libFuzzer and the sanitizer runtimes clang links with -fsanitize=fuzzer

@@ -73,13 +73,22 @@ def try_mutant(mutant, work):
         return ok, f"{'CAUGHT' if ok else 'MISSED'}  {rule} -> {test} {verdict}"
     if test.startswith("scenario:"):
         test = test[len("scenario:"):]
-        # a Linux row borrows the kernel and initramfs already built (make linux-kdump)
+        targets = images_for(test) + ["mini"]
+        # a Linux row borrows the kernel and initramfs already built (make linux-kdump); a
+        # mutant of the kdump side (vmcore-check, the verifier) borrows only what fetch.sh
+        # unpacked and builds its own vmcore-check and initramfs
         linux = os.path.join(ROOT, "build", "kdump", "linux")
         if os.path.isdir(linux):
             os.makedirs(os.path.join(work, "build", "kdump"), exist_ok=True)
-            os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
+            if path.startswith("tests/kdump/"):
+                os.makedirs(os.path.join(work, "build", "kdump", "linux"))
+                for name in ("vmlinuz", "vmlinuz-align16m", "root", "debs", "kernel-package"):
+                    os.symlink(os.path.join(linux, name), os.path.join(work, "build", "kdump", "linux", name))
+                targets.append("linux-kdump")
+            else:
+                os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
         # only the hypervisor images the selected rows boot (QEMU's, Bochs's 16-CPU build)
-        build = run(["make", "--no-print-directory"] + images_for(test) + ["mini"], work, 300)
+        build = run(["make", "--no-print-directory"] + targets, work, 300)
         check_cmd = ["tests/run-scenarios", test]
     else:
         build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)

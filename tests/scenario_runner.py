@@ -19,6 +19,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +38,7 @@ HV_ELF = os.path.join(BUILD, "hv", "hv.elf")
 # The Bochs rows boot the same hypervisor built with a CPU table of 16 (Makefile: hv16).
 HV16 = os.path.join(BUILD, "hv16", "hv.elf32")
 LINUX_KERNEL = os.path.join(BUILD, "kdump", "linux", "vmlinuz")
-LINUX_INITRD = os.path.join(BUILD, "kdump", "linux", "initramfs.cpio")
+LINUX_INITRD = os.path.join(BUILD, "kdump", "linux", "initramfs.cpio.gz")
 # linux-align16m: the same kernel with its header's kernel_alignment raised to 16 MiB, as
 # distribution kernels built with CONFIG_PHYSICAL_ALIGN=0x1000000 ask (tests/kdump/linux/realign.py)
 TARGETS = {"mini": os.path.join(BUILD, "kdump", "mini.bzImage"), "linux": LINUX_KERNEL,
@@ -88,6 +89,9 @@ class Row:
     topology: Optional["Topology"] = None   # APIC IDs the platform's way, not -smp N's dense 0..N-1
     machine: str = "pc"     # QEMU -machine; a topology row runs q35
     kdump_smp: bool = False  # the Linux kdump kernel without nr_cpus=1 (it starts the parked CPUs)
+    kdump_save: str = "elf"  # the formats makedumpfile saves the dump in (vmcore-check's kdump.save=)
+    dump_disk_mb: int = 0    # the dump disk's size (0: DISK_SIZE)
+    verdict_fail: Optional[str] = None  # passes when vmcore-check says FAIL with this text
 
     @property
     def bochs_model(self):
@@ -219,12 +223,22 @@ def load_table():
             sys.exit(f"{TABLE}:{lineno}: {row.name} cannot run under Bochs: {bochs.why_not(row)}")
         # expect token halt_on=TEXT: the row passes when the console shows TEXT
         # ('_' for a space) and no kdump kernel ever runs; kdump_smp=1: the Linux kdump
-        # kernel runs without nr_cpus=1, so it starts every CPU crashpath parked
+        # kernel runs without nr_cpus=1, so it starts every CPU crashpath parked;
+        # kdump_save=FORMAT[,FORMAT]: what makedumpfile saves (elf, lzo); dump_disk_mb=N:
+        # a dump disk of N MiB; verdict_fail=TEXT: the row passes when vmcore-check's
+        # verdict is FAIL and says TEXT ('_' for a space)
         for tok in row.expect_tokens:
-            if tok.startswith("halt_on="):
-                row.halt_on = tok[len("halt_on="):].replace("_", " ")
-            if tok == "kdump_smp=1":
+            key, _, value = tok.partition("=")
+            if key == "halt_on":
+                row.halt_on = value.replace("_", " ")
+            elif tok == "kdump_smp=1":
                 row.kdump_smp = True
+            elif key == "kdump_save":
+                row.kdump_save = value
+            elif key == "dump_disk_mb":
+                row.dump_disk_mb = int(value)
+            elif key == "verdict_fail":
+                row.verdict_fail = value.replace("_", " ")
         rows.append(row)
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
@@ -294,14 +308,16 @@ def mce_expectations(row):
 
 
 # expect tokens the runner keeps for itself
-RUNNER_TOKENS = ("halt_on=", "kdump_smp=")
+RUNNER_TOKENS = ("halt_on=", "kdump_smp=", "kdump_save=", "dump_disk_mb=", "verdict_fail=")
 
 
 def linux_cmdline(row):
-    """The kdump kernel's command line: kdump users' own, but with every CPU for kdump_smp=1."""
-    if not row.kdump_smp:
-        return LINUX_CMDLINE
-    return " ".join(w for w in LINUX_CMDLINE.split() if not w.startswith("nr_cpus="))
+    """The kdump kernel's command line: kdump users' own (every CPU for kdump_smp=1), and the
+    formats vmcore-check has makedumpfile save."""
+    words = LINUX_CMDLINE.split()
+    if row.kdump_smp:
+        words = [w for w in words if not w.startswith("nr_cpus=")]
+    return " ".join(words + [f"kdump.save={row.kdump_save}"])
 
 
 def hv_cmdline(row):
@@ -333,22 +349,27 @@ def qemu_command(row, qmp_path, disk_path):
     return cmd
 
 
-def extract_dump(disk_path, out_path):
-    """vmcore-check copies /proc/vmcore to the disk and puts "CPVMCORE" and the length in
-    the last 16 bytes."""
-    with open(disk_path, "rb") as d:
-        d.seek(-16, 2)
-        trailer = d.read(16)
-        if trailer[:8] != b"CPVMCORE":
-            return None
-        length = int.from_bytes(trailer[8:], "little")
-        d.seek(0)
-        with open(out_path, "wb") as out:
-            while length:
-                chunk = d.read(min(length, 1 << 24))
-                out.write(chunk)
-                length -= len(chunk)
-    return out_path
+def e2fs_tool(name):
+    """mke2fs and debugfs live in /sbin, which a user's PATH may not hold."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin") or name
+
+
+def make_dump_disk(disk_path, size):
+    """The kdump kernel's dump disk: a sparse image holding an empty ext2 file system (e2fsprogs'
+    mke2fs; a few inodes, no reserved blocks), which /init mounts at /var/crash."""
+    with open(disk_path, "wb") as d:
+        d.truncate(size)
+    subprocess.run([e2fs_tool("mke2fs"), "-q", "-F", "-t", "ext2", "-L", "crashdump", "-N", "16", "-m", "0",
+                    "-O", "^resize_inode", disk_path], check=True, capture_output=True)
+
+
+def extract_dump(disk_path, name, out_path):
+    """Copy file /NAME out of the dump disk's file system (e2fsprogs' debugfs, no mount, no
+    root); returns out_path, or None when the disk holds no such file."""
+    if os.path.exists(out_path):
+        os.unlink(out_path)
+    subprocess.run([e2fs_tool("debugfs"), "-R", f"dump /{name} {out_path}", disk_path], capture_output=True)
+    return out_path if os.path.exists(out_path) and os.path.getsize(out_path) > 0 else None
 
 
 def check_dump_on_host(row, dump, guest_notes, log):
@@ -527,6 +548,12 @@ def scan_console(row, line, marks):
         marks.setdefault("crash", time.time())
     if "kdump: /init reached" in line:
         marks.setdefault("init", time.time())
+    if line.startswith("vmcore-check: saved "):
+        # "vmcore-check: saved PATH, WHAT: X MiB of Y MiB in Z s"
+        m = re.match(r"vmcore-check: saved (\S+), (.*): ([\d.]+) MiB of ([\d.]+) MiB in ([\d.]+) s", line)
+        if m:
+            marks.setdefault("saved", []).append(
+                (os.path.basename(m[1]), m[2], float(m[3]), float(m[4]), float(m[5])))
     if line.startswith("vmcore-check: NOTES "):
         f = dict(kv.split("=") for kv in line.split("NOTES ", 1)[1].split())
         marks["notes"] = (int(f["prstatus"]), int(f["cpu"]))
@@ -590,7 +617,7 @@ class Injector:
 def fresh_paths(row):
     base = os.path.join(BUILD, "scenarios", row.name)
     os.makedirs(os.path.dirname(base), exist_ok=True)
-    for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore"):
+    for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore", base + ".vmcore.kdump"):
         if os.path.exists(stale):
             os.unlink(stale)
     return base + ".log", base + ".qmp", base + ".disk", base + ".vmcore"
@@ -653,8 +680,7 @@ def boot(row, show, progress=None):
     log_path, qmp_path, disk_path, dump_path = fresh_paths(row)
     base = log_path[:-len(".log")]
     if row.is_linux:
-        with open(disk_path, "wb") as d:
-            d.truncate(DISK_SIZE)
+        make_dump_disk(disk_path, (row.dump_disk_mb << 20) or DISK_SIZE)
     start = time.time()
     marks = {}
     deadline = start + row.timeout
@@ -766,6 +792,12 @@ def judge(row, b):
         return FAIL, f"event never triggered: {b.pending[0].trigger!r}"
     if "refused" in marks:
         return FAIL, marks["refused"]
+    if row.verdict_fail:
+        # a row whose expected end is vmcore-check failing the dump (a disk too small to save it)
+        if verdict.startswith("VERDICT: FAIL") and row.verdict_fail in verdict and status == MINI_FAIL_STATUS:
+            marks["failed_as_expected"] = True
+            return PASS, f"failed as expected: {verdict[len('VERDICT: FAIL '):]}"
+        return FAIL, f"want a FAIL verdict saying {row.verdict_fail!r}, got {verdict!r} ({row.emulator} status {status})"
     if not verdict.startswith("VERDICT: PASS") or status != MINI_PASS_STATUS:
         return FAIL, f"{verdict[len('VERDICT: '):]} ({row.emulator} status {status})"
     if "bad" in marks:
@@ -777,9 +809,14 @@ def judge(row, b):
 
 
 def judge_linux_dump(row, b):
-    """A Linux row's dump, copied out of the guest and read on the host: (passed, what to add)."""
-    if not extract_dump(b.disk_path, b.dump_path):
-        return False, "no dump on the disk"
+    """A Linux row's dump, saved by makedumpfile in the guest and read on the host: (passed, what
+    to add). Every format saved is copied out (vmcore, vmcore.kdump); the disk is then deleted."""
+    saved = b.marks.get("saved", [])
+    if not extract_dump(b.disk_path, "vmcore", b.dump_path):
+        return False, "no dump (/vmcore) on the dump disk"
+    for name, *_ in saved:
+        if name != "vmcore" and not extract_dump(b.disk_path, name, b.dump_path + name[len("vmcore"):]):
+            return False, f"vmcore-check saved {name}, but the dump disk holds none"
     os.unlink(b.disk_path)
     with open(b.log_path, "a") as log:
         problem = check_dump_on_host(row, b.dump_path, b.marks.get("notes"), log)
@@ -814,7 +851,7 @@ def run_row(row, show, progress: Optional[Callable[[str], None]] = None):
     except OSError as e:
         return ERROR, f"the harness could not run the row: {e}", 0.0, os.path.join(BUILD, "scenarios", row.name + ".log")
     rank, what = judge(row, b)
-    if rank == PASS and row.is_linux and "halted" not in b.marks:
+    if rank == PASS and row.is_linux and "halted" not in b.marks and "failed_as_expected" not in b.marks:
         ok, more = judge_linux_dump(row, b)
         rank, what = (PASS, what + more) if ok else (FAIL, more)
     return rank, what, b.elapsed, b.log_path

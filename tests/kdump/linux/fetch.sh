@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 # fetch.sh — Debian's kdump-kernel pieces, unpacked into build/ (never installed): the kernel
-# package linux-image-amd64 depends on, and busybox-static. Usage: fetch.sh OUTDIR
+# package linux-image-amd64 depends on, busybox-static, and makedumpfile with the shared
+# libraries it runs on (what every distribution's kdump service saves the dump with).
+# Usage: fetch.sh OUTDIR
 set -euo pipefail
 out=$1
 mkdir -p "$out/debs"
@@ -13,9 +15,25 @@ if [ -z "$pkg" ]; then
 fi
 ls ${pkg}_*.deb >/dev/null 2>&1 || apt-get download "$pkg" 2>/dev/null
 ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static 2>/dev/null
+
+# makedumpfile and, transitively, the library packages it depends on (lib*, zlib1g); which
+# of their files the initramfs takes is decided by the ELF's DT_NEEDED (needed-libs.py).
+queue=(makedumpfile) seen=" "
+while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]} queue=("${queue[@]:1}")
+    case "$seen" in *" $p "*) continue ;; esac
+    seen="$seen$p "
+    ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p" 2>/dev/null
+    for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+                   --no-replaces --no-enhances "$p" | awk '$1 == "Depends:" { print $2 }'); do
+        case "$d" in lib*|zlib1g) queue+=("${d%%:*}") ;; esac
+    done
+done
+
 rm -rf ../root && mkdir -p ../root
-dpkg -x ${pkg}_*.deb ../root
-dpkg -x busybox-static_*.deb ../root
+for deb in *.deb; do
+    dpkg -x "$deb" ../root
+done
 cp ../root/boot/vmlinuz-* ../vmlinuz
 echo "$pkg" > ../kernel-package
-echo "fetch: $pkg and busybox-static unpacked in $out"
+echo "fetch: $pkg, busybox-static, makedumpfile and its libraries (${seen# }) unpacked in $out"

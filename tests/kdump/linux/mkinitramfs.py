@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """mkinitramfs.py — write an uncompressed newc cpio archive (what the kernel unpacks as its
 initramfs) from (archive path, host file or None for a directory, mode) entries, without
-needing cpio on the host. Usage: mkinitramfs.py OUT DEST=SRC[:MODE] ... (SRC '-' = directory)"""
+needing cpio on the host; gzip-compressed when OUT ends in .gz, as distributions ship theirs.
+Usage: mkinitramfs.py OUT DEST=SRC[:MODE] ... (SRC '-' = directory)"""
+import gzip
+import io
 import os
 import sys
 
@@ -19,18 +22,25 @@ def entry(out, ino, name, data, mode):
 
 def main():
     out_path, specs = sys.argv[1], sys.argv[2:]
-    with open(out_path, "wb") as out:
-        ino = 1
-        for spec in specs:
-            dest, _, src = spec.partition("=")
-            src, _, mode = src.partition(":")
-            if src == "-":
-                entry(out, ino, dest, b"", 0o040755)
-            else:
-                data = open(src, "rb").read()
-                entry(out, ino, dest, data, 0o100000 | int(mode or "644", 8))
-            ino += 1
-        entry(out, ino, "TRAILER!!!", b"", 0)
+    out = io.BytesIO()
+    ino = 1
+    for spec in specs:
+        dest, _, src = spec.partition("=")
+        src, _, mode = src.partition(":")
+        if src == "-":
+            entry(out, ino, dest, b"", 0o040755)
+        else:
+            data = open(src, "rb").read()
+            entry(out, ino, dest, data, 0o100000 | int(mode or "644", 8))
+        ino += 1
+    entry(out, ino, "TRAILER!!!", b"", 0)
+    data = out.getvalue()
+    if out_path.endswith(".gz"):
+        # a compressed initramfs is also less for crashpath to hash at crash time; mtime 0
+        # keeps the archive the same from build to build
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    with open(out_path, "wb") as f:
+        f.write(data)
 
 
 if __name__ == "__main__":
