@@ -58,7 +58,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode trap_nop nmi_crash mce_crash enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -327,6 +327,44 @@ $(LINUX_CRASH_INITRD): $(LINUX_INITRD) $(LINUX_OUT)/kexec-load $(LINUX_DIR)/cras
 
 linux-own-kdump: $(LINUX_KERNEL) $(LINUX_CRASH_INITRD)
 
+# Xen's own kdump, side by side with crashpath (tests/compare.py): Debian's Xen 4.17 booted by
+# QEMU, dom0 (the kdump kernel's own Linux) loading the same kdump kernel, initramfs and
+# command line into Xen's crash area with kexec-tools; vmcore-check saves that dump unjudged.
+XEN_DIR := tests/xen
+XEN_OUT := $(BUILD)/xen
+XEN_IMG := $(XEN_OUT)/xen.img
+XEN_DOM0_INITRD := $(XEN_OUT)/dom0-initramfs.cpio.gz
+DOM0_MODULES := xen-privcmd xenfs
+
+$(XEN_IMG): $(XEN_DIR)/fetch.sh
+	@echo "  FETCH   Debian's Xen 4.17, xen-syms and kexec-tools"
+	$(Q)bash $(XEN_DIR)/fetch.sh $(XEN_OUT)
+
+$(XEN_OUT)/kdump-cmdline: $(LINUX_DIR)/cmdline
+	@mkdir -p $(dir $@)
+	$(Q)echo "$$(cat $<) kdump.save=elf kdump.judge=none" > $@
+
+$(XEN_DOM0_INITRD): $(XEN_IMG) $(LINUX_KERNEL) $(LINUX_INITRD) $(XEN_DIR)/dom0-init $(XEN_OUT)/kdump-cmdline \
+		$(LINUX_DIR)/mkinitramfs.py $(LINUX_DIR)/needed-libs.py
+	@echo "  CPIO    $@"
+	$(Q)mods=$$(for m in $(DOM0_MODULES); do \
+		f=$$(find $(LINUX_OUT)/root/lib/modules -name $$m.ko | head -1); \
+		[ -n "$$f" ] || { echo "no module $$m" >&2; exit 1; }; echo "lib/modules/$$m.ko=$$f"; done) && \
+	libs=$$(python3 $(LINUX_DIR)/needed-libs.py $(XEN_OUT)/root $(XEN_OUT)/root/sbin/kexec) && \
+	python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- lib=- lib/modules=- lib64=- \
+		lib/x86_64-linux-gnu=- kdump=- init=$(XEN_DIR)/dom0-init:755 \
+		bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 bin/kexec=$(XEN_OUT)/root/sbin/kexec:755 $$mods $$libs \
+		kdump/vmlinuz=$(LINUX_KERNEL) kdump/initramfs.cpio.gz=$(LINUX_INITRD) kdump/cmdline=$(XEN_OUT)/kdump-cmdline
+
+xen-images: linux-kdump $(XEN_IMG) $(XEN_DOM0_INITRD)
+
+# The side-by-side table: each comparison row run for crashpath and for Xen's own kdump
+# (tests/compare.py; COMPARE_ARGS=--doc also writes docs/comparison.md); Xen failing a row is a
+# result, printed, not a failure of this target.
+xen-kdump: deps
+	@$(MAKE) --no-print-directory hv xen-images
+	@python3 tests/compare.py $(COMPARE_ARGS)
+
 # Every row of tests/scenarios.table under QEMU; `make scenario S=<name>` runs
 # one row and shows its console.
 scenarios: hv $(MINI) linux-kdump
@@ -360,7 +398,7 @@ stress-smoke: $(HV_BOOT) $(MINI)
 # minutes); stack depth and size. BENCH_ARGS="--runs 1 --cpus 2,4" for a quick look,
 # BENCH_ARGS="--cpus 16,255,1024 --send cluster" for one mode.
 bench: deps
-	@$(MAKE) --no-print-directory all $(HV_BOOT) $(MINI) linux-kdump linux-own-kdump
+	@$(MAKE) --no-print-directory all $(HV_BOOT) $(MINI) linux-kdump linux-own-kdump xen-images
 	@python3 tests/bench.py $(BENCH_ARGS)
 
 # Boot the reference hypervisor on 4 vCPUs, crash it on an AP, kdump into

@@ -112,6 +112,59 @@ def crashpath_to_init(cpus, index):
     return seen["init"] - seen["crash"]
 
 
+def console_lines(proc, deadline):
+    """The emulator's console, line by line, until it ends or the deadline passes (a silent
+    emulator cannot hold the bench)."""
+    console, buf = runner.PipeConsole(proc), b""
+    while time.time() < deadline:
+        chunk = console.read(min(0.5, max(0.0, deadline - time.time())))
+        if chunk is None:
+            return
+        buf += chunk
+        while b"\n" in buf:
+            raw, buf = buf.split(b"\n", 1)
+            yield raw.decode("utf-8", "replace").rstrip()
+
+
+def xen_to_init(cpus, index, purgatory=True):
+    """Xen's own kdump (tests/compare.py's machine): Debian's Xen 4.17, dom0 loading the same
+    kdump kernel, initramfs and command line with `kexec -p` (with -i, purgatory's checksum of
+    the segments skipped, when purgatory is False), crashed by the 'C' key typed on the serial
+    line; host seconds from Xen's "'C' pressed" line to the kdump kernel's /init, where the run
+    stops. Xen reports no shootdown time."""
+    row = runner.Row(name=f"bench-kdump-xen{'' if purgatory else '-i'}-{cpus}-{index}", cpus=cpus, apic="x2apic",
+                     cpu="max", target="linux", timeout=300.0, scenario="-", crasher="0", hypervisor="xen",
+                     dom0_extra="" if purgatory else "xk.nopurgatory=1")
+    base = os.path.join(OUT, row.name)
+    runner.make_dump_disk(base + ".disk", 64 << 20)
+    cmd = runner.qemu_command(row, base + ".qmp", base + ".disk")
+    seen = {}
+    deadline = time.time() + row.timeout
+    with open(base + ".log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
+        for line in console_lines(proc, deadline):
+            log.write(line + "\n")
+            if "dom0: kdump kernel loaded" in line and "typed" not in seen:
+                seen["typed"] = True
+                for keys in runner.XEN_CRASH_KEYS:
+                    proc.stdin.write(keys)
+                    proc.stdin.flush()
+                    time.sleep(0.2)
+            if runner.XEN_CRASH_LINE in line:
+                seen.setdefault("crash", time.time())
+            if "kdump: /init reached" in line:
+                seen.setdefault("init", time.time())
+                break
+            if "dom0: FAIL" in line:
+                break
+        proc.kill()
+        proc.wait()
+    os.unlink(base + ".disk")
+    if "crash" not in seen or "init" not in seen:
+        raise SystemExit(f"bench: Xen's own kdump did not reach the kdump kernel's /init (console: {base}.log)")
+    return seen["init"] - seen["crash"]
+
+
 def linux_own_to_init(cpus, index):
     """Debian's kernel boots with crashkernel=, its /init loads the kdump kernel with
     kexec_file_load (what `kexec -p -s` does) and crashes through sysrq; the kdump kernel's
@@ -196,7 +249,8 @@ def main():
     ap.add_argument("--send", default=",".join(SEND_MODES), help="send modes to run, of " + ", ".join(SEND_MODES))
     ap.add_argument("--kdump-cpus", default=",".join(map(str, KDUMP_CPU_COUNTS)),
                     help="CPU counts for crashpath against Linux's own kdump ('' to skip)")
-    ap.add_argument("--kdump-runs", type=int, default=3)
+    ap.add_argument("--kdump-runs", type=int, default=5)
+    ap.add_argument("--no-xen", action="store_true", help="leave Xen's own kdump out of the kdump comparison")
     args = ap.parse_args()
     counts = [int(c) for c in args.cpus.split(",") if c]
     os.makedirs(OUT, exist_ok=True)
@@ -260,18 +314,29 @@ def main():
     kdump = []
     kdump_counts = [int(c) for c in args.kdump_cpus.split(",") if c]
     if kdump_counts:
-        print(f"\ncrash to the kdump kernel's /init, host wall time, median of {args.kdump_runs} "
-              f"(same kernel, initramfs, command line, RAM, CPUs):")
-        print(f"{'CPUs':>4} {'crashpath s':>12} {'Linux kdump s':>14}", flush=True)
+        print(f"\ncrash to the kdump kernel's /init, host wall time, median of {args.kdump_runs}, the runs "
+              f"interleaved so that all see the same host load (same kernel, initramfs, command line, CPUs; "
+              f"Xen: 1 GiB of RAM for dom0, the same 192 MiB crash area):")
+        print(f"{'CPUs':>4} {'crashpath s':>12} {'Linux kdump s':>14} {'Xen s':>8} {'Xen -i s':>9}", flush=True)
+    xen = not args.no_xen
     for cpus in kdump_counts:
-        ours = [crashpath_to_init(cpus, i) for i in range(args.kdump_runs)]
-        theirs = [linux_own_to_init(cpus, i) for i in range(args.kdump_runs)]
+        ours, theirs, xen_p, xen_i = [], [], [], []
+        for i in range(args.kdump_runs):
+            ours.append(crashpath_to_init(cpus, i))
+            theirs.append(linux_own_to_init(cpus, i))
+            if xen:
+                xen_p.append(xen_to_init(cpus, i, purgatory=True))
+                xen_i.append(xen_to_init(cpus, i, purgatory=False))
         k = {"cpus": cpus, "runs": args.kdump_runs,
              "crashpath_crash_to_init_median_s": statistics.median(ours), "crashpath_all_s": ours,
              "linux_kdump_crash_to_init_median_s": statistics.median(theirs), "linux_kdump_all_s": theirs}
+        if xen:
+            k.update(xen_crash_to_init_median_s=statistics.median(xen_p), xen_all_s=xen_p,
+                     xen_no_purgatory_crash_to_init_median_s=statistics.median(xen_i), xen_no_purgatory_all_s=xen_i)
         kdump.append(k)
-        print(f"{cpus:>4} {k['crashpath_crash_to_init_median_s']:>12.2f} {k['linux_kdump_crash_to_init_median_s']:>14.2f}",
-              flush=True)
+        cells = f"{statistics.median(xen_p):>8.2f} {statistics.median(xen_i):>9.2f}" if xen else f"{'-':>8} {'-':>9}"
+        print(f"{cpus:>4} {k['crashpath_crash_to_init_median_s']:>12.2f} {k['linux_kdump_crash_to_init_median_s']:>14.2f} "
+              f"{cells}", flush=True)
     size = library_size()
     crash_text, load_text = size.get(".text", 0), size.get(".text.crashpath_load", 0)
     print(f"\nlibcrashpath.a: text {crash_text + load_text} bytes (crash path .text {crash_text}, load time "
@@ -286,6 +351,9 @@ def main():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     meta = {"date": datetime.date.today().isoformat(), "qemu": qemu, "host_cpu": cpu,
             "host": platform.platform(), "runs_per_point": args.runs}
+    xen_version = os.path.join(runner.XEN_DIR, "xen-version")
+    if not args.no_xen and os.path.exists(xen_version):
+        meta["xen"] = open(xen_version).read().strip()
     json.dump({"meta": meta, "results": results, "send_phase_growth": growth, "kdump_vs_linux": kdump,
                "library_size": size,
                "warnings": warnings},

@@ -1,0 +1,241 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+"""compare.py — crashpath side by side with Xen's own kdump (`make xen-kdump`): each comparison
+row runs twice under the same QEMU (TCG, -cpu max, the same CPU count and APIC mode), once as
+the reference hypervisor crashing through crashpath, once as Debian's Xen 4.17 crashed by its
+'C' debug key, both handing off to the same Debian Linux 6.1 kdump kernel, initramfs and
+command line, which saves /proc/vmcore with makedumpfile. Each run is one line in the scenario
+runner's format; then each dump is read on the host the same way for both:
+
+  booted        the kdump kernel reached /init and saved the dump
+  notes         NT_PRSTATUS notes against the machine's CPUs
+  interrupted   notes whose RIP lies in the code the CPU was running, not in the crash path
+                (crashpath: outside the library's text, cp.lib; Xen: outside its kexec/crash
+                functions)
+  pr_pid        distinct pr_pid values among the notes (gdb and lldb make one thread each)
+  gdb threads   threads gdb lists on the dump with the hypervisor's symbols (hv.elf, xen-syms)
+
+Xen failing a row is a result, printed in the table; the exit status is non-zero only when
+crashpath's run fails or the harness breaks. Results go to build/compare/results.json; --doc
+also writes the table into docs/comparison.md.
+
+  tests/compare.py                 every comparison row
+  tests/compare.py NAME...         rows whose name contains a NAME
+  tests/compare.py --doc           and write docs/comparison.md's table
+"""
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import re
+import struct
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import scenario_runner as runner  # noqa: E402
+import crashpath_dump  # noqa: E402  (ELF notes and symbols, the installed tool's reader)
+
+OUT = os.path.join(runner.BUILD, "compare")
+DOC = os.path.join(ROOT, "docs", "comparison.md")
+DOC_BEGIN, DOC_END = "<!-- compare.py table begin -->", "<!-- compare.py table end -->"
+
+
+@dataclasses.dataclass
+class Case:
+    """One comparison row: what happens around the crash, the same for both hypervisors."""
+    name: str
+    cpus: int
+    apic: str
+    kind: str           # plain | storm | mce | spin
+    what: str           # one line for the table
+
+
+CASES = [Case(f"plain-{n}-{mode}", n, mode, "plain", f"a crash, {n} CPUs, {mode}")
+         for n in (2, 4, 8) for mode in ("xapic", "x2apic")] + [
+    Case("nmi-storm-4-x2apic", 4, "x2apic", "storm",
+         "NMIs back to back (HMP nmi, every LINT1) from before the crash to the kdump kernel's first line"),
+    Case("mce-handoff-4-x2apic", 4, "x2apic", "mce",
+         "a machine check into CPU 1 as the crashing CPU hands off"),
+    Case("spin-4-x2apic", 4, "x2apic", "spin",
+         "the other CPUs busy when the crash comes (crashpath: spinning with interrupts off in the "
+         "hypervisor; Xen: dom0's vCPUs spinning, the closest Xen allows without a patch)"),
+]
+
+# Where each hypervisor says it has handed off (for the machine check of the mce row)
+HANDOFF_LINE = {"hv": "entering_kdump_kernel", "xen": "Executing_kexec_image"}
+
+
+def crashpath_row(case):
+    """The reference hypervisor's run of a case: crasher CPU 1 (an AP, as Xen's crash key is
+    taken wherever the serial interrupt goes)."""
+    scenario = "spin" if case.kind == "spin" else "halt"
+    expect, events = "-", []
+    if case.kind == "storm":
+        expect = "crash_delay_ms=300"
+        events = runner.parse_events("nmistorm@kdump_image_loaded", case.name)
+    if case.kind == "mce":
+        expect = "slow_console_ms=400"
+        events = runner.parse_events(f"mce:crasher@{HANDOFF_LINE['hv']};mce:0@{HANDOFF_LINE['hv']}", case.name)
+    return runner.Row(name=f"compare/crashpath/{case.name}", cpus=case.cpus, apic=case.apic, cpu="max",
+                      target="linux", timeout=300, scenario=scenario, crasher="1", expect=expect, events=events)
+
+
+def xen_row(case):
+    """Xen's run of a case: dom0 loads the kdump kernel, then the crash key is typed."""
+    loaded = "dom0:_kdump_kernel_loaded"
+    events = f"crashkey@{loaded}"
+    dom0_extra = ""
+    if case.kind == "storm":
+        events = f"nmistorm@{loaded};crashkey@{loaded}"
+    if case.kind == "mce":
+        events += f";mce:1@{HANDOFF_LINE['xen']}"
+    if case.kind == "spin":
+        dom0_extra, events = "xk.spin=1", "crashkey@dom0:_spinning"
+    return runner.Row(name=f"compare/xen/{case.name}", cpus=case.cpus, apic=case.apic, cpu="max",
+                      target="linux", timeout=300, scenario="-", crasher="0", expect="-",
+                      events=runner.parse_events(events, case.name), hypervisor="xen", dom0_extra=dom0_extra)
+
+
+def prstatus_notes(dump):
+    """(pr_pid, RIP) of each NT_PRSTATUS note, in file order."""
+    out = []
+    for name, ntype, desc in crashpath_dump.read_notes(dump):
+        if name == "CORE" and ntype == crashpath_dump.NT_PRSTATUS and len(desc) >= crashpath_dump.PRSTATUS_SIZE:
+            pid = struct.unpack_from("<I", desc, crashpath_dump.PR_PID)[0]
+            regs = struct.unpack_from("<27Q", desc, crashpath_dump.PR_REG)
+            out.append((pid, regs[crashpath_dump.PR_REG_NAMES.index("rip")]))
+    return out
+
+
+def crash_path_test(row, log_text):
+    """A function (RIP, symbol) -> True when the RIP is inside the hypervisor's crash path."""
+    if row.is_xen:
+        # Xen's crash path: kexec_crash() and what it calls (machine_crash_shutdown,
+        # nmi_shootdown_cpus, the NMI callback do_nmi_crash, kexec_crash_save_cpu)
+        return lambda rip, sym: bool(re.match(r"(kexec|machine_crash|nmi_shootdown|do_nmi_crash|crash)", sym))
+    m = re.search(r"cp\.lib=(0x[0-9a-f]+)-(0x[0-9a-f]+)", log_text)
+    lo, hi = (int(m[1], 16), int(m[2], 16)) if m else (0, 0)
+    return lambda rip, sym: lo <= rip < hi
+
+
+def gdb_threads(elf, dump):
+    out = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", elf, dump],
+                         capture_output=True, text=True, timeout=120).stdout
+    return sum(1 for ln in out.splitlines() if re.match(r"^\*?\s+\d+\s+(Thread|LWP|process)", ln))
+
+
+def analyse(case, row, rank, what, elapsed, log_path):
+    """What the dump of one run shows, the same way for both hypervisors."""
+    log_text = open(log_path, errors="replace").read() if os.path.exists(log_path) else ""
+    dump = os.path.join(runner.BUILD, "scenarios", row.name + ".vmcore")
+    res = {"case": case.name, "hypervisor": "Xen 4.17" if row.is_xen else "crashpath", "rank": rank,
+           "what": what, "seconds": round(elapsed, 1), "cpus": case.cpus,
+           "booted": "kdump: /init reached" in log_text and "vmcore-check: saved " in log_text}
+    m = re.search(r"crash to /init ([\d.]+) s", what)
+    res["to_init_s"] = float(m[1]) if m else None
+    said = [ln.strip() for ln in log_text.splitlines() if any(b in ln for b in runner.LINUX_BAD)]
+    res["kdump_kernel_said"] = re.sub(r"^\[[ \d.]+\] ", "", said[0]) if said else ""
+    if not os.path.exists(dump) or rank != runner.PASS:
+        res.update(notes=None, interrupted=None, pids=None, gdb_threads=None, rips=[])
+        return res
+    elf = runner.XEN_SYMS if row.is_xen else runner.HV_ELF
+    symbols = crashpath_dump.Symbols(elf)
+    in_crash_path = crash_path_test(row, log_text)
+    notes = prstatus_notes(dump)
+    rips = [(pid, rip, symbols(rip)) for pid, rip in notes]
+    res.update(notes=len(notes), pids=len({pid for pid, _ in notes}),
+               interrupted=sum(1 for _, rip, sym in rips if not in_crash_path(rip, sym)),
+               gdb_threads=gdb_threads(elf, dump),
+               rips=[f"pid {pid} {rip:#x} {sym}" for pid, rip, sym in rips])
+    saved = re.search(r"vmcore-check: saved \S+, [^:]*: ([\d.]+) MiB of ([\d.]+) MiB in ([\d.]+) s", log_text)
+    if saved:
+        res["saved_mib"], res["raw_mib"], res["save_s"] = map(float, saved.groups())
+    return res
+
+
+def cell(res, key):
+    v = res.get(key)
+    if key == "booted":
+        return "yes" if v else "NO"
+    if v is None:
+        return "-"
+    return f"{v}/{res['cpus']}"
+
+
+def table(results):
+    """The side-by-side table, Markdown (it prints as it reads)."""
+    head = ("| row | crash path | run | kdump kernel booted | NT_PRSTATUS notes | interrupted context "
+            "| distinct pr_pid | gdb threads | crash to /init | the kdump kernel said |")
+    lines = [head, "|" + "---|" * 10]
+    for r in results:
+        to_init = f"{r['to_init_s']:.1f} s" if r.get("to_init_s") is not None else "-"
+        lines.append(f"| {r['case']} | {r['hypervisor']} | {r['rank']} | {cell(r, 'booted')} | {cell(r, 'notes')} "
+                     f"| {cell(r, 'interrupted')} | {cell(r, 'pids')} | {cell(r, 'gdb_threads')} | {to_init} "
+                     f"| {r['kdump_kernel_said'] or '-'} |")
+    return "\n".join(lines)
+
+
+def write_doc(results, text):
+    versions = open(os.path.join(runner.XEN_DIR, "xen-version")).read().strip()
+    block = (f"{DOC_BEGIN}\nOne run of `make xen-kdump` on {datetime.date.today()}: QEMU "
+             f"{qemu_version()} (TCG, -cpu max), Xen {versions}, Debian's Linux 6.1 as the kdump kernel.\n\n"
+             f"{text}\n{DOC_END}")
+    doc = open(DOC).read()
+    if DOC_BEGIN in doc and DOC_END in doc:
+        doc = doc[:doc.index(DOC_BEGIN)] + block + doc[doc.index(DOC_END) + len(DOC_END):]
+    else:
+        doc += "\n" + block + "\n"
+    open(DOC, "w").write(doc)
+
+
+def qemu_version():
+    out = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True).stdout
+    m = re.search(r"version (\S+)", out)
+    return m[1] if m else "?"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="run comparison rows whose name contains one of these")
+    ap.add_argument("--doc", action="store_true", help="write the table into docs/comparison.md")
+    ap.add_argument("--only", choices=["crashpath", "xen"], help="run one side only")
+    args = ap.parse_args()
+    cases = [c for c in CASES if not args.names or any(n in c.name for n in args.names)]
+    if not cases:
+        sys.exit(f"compare: no row matches {args.names}")
+    for path in (runner.HV, runner.HV_ELF, runner.LINUX_KERNEL, runner.LINUX_INITRD, runner.XEN_IMG,
+                 runner.XEN_SYMS, runner.XEN_DOM0_INITRD):
+        if not os.path.exists(path):
+            sys.exit(f"compare: {path} missing (make hv xen-images)")
+    os.makedirs(OUT, exist_ok=True)
+    results, crashpath_failed = [], 0
+    for case in cases:
+        for row in (crashpath_row(case), xen_row(case)):
+            if args.only and (row.is_xen != (args.only == "xen")):
+                continue
+            rank, what, elapsed, log_path = runner.run_row(row, False)
+            console = "" if rank == runner.PASS else f"  (console: {os.path.relpath(log_path, ROOT)})"
+            print(f"{rank} {row.name:40s} {elapsed:5.1f} s  {what}{console}", flush=True)
+            if rank != runner.PASS and not row.is_xen:
+                crashpath_failed += 1
+                runner.print_console_tail(log_path)
+            results.append(analyse(case, row, rank, what, elapsed, log_path))
+    text = table(results)
+    print()
+    print(text)
+    with open(os.path.join(OUT, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    if args.doc:
+        write_doc(results, text)
+        print(f"\n(table written to {os.path.relpath(DOC, ROOT)})")
+    print(f"\n{sum(r['rank'] == runner.PASS for r in results)} runs ended with a saved dump, "
+          f"{crashpath_failed} crashpath runs failed")
+    return 1 if crashpath_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-2-Clause
+# fetch.sh — Debian's Xen 4.17 and what its own kdump needs in dom0, unpacked into build/ (never
+# installed, nothing into /boot): the hypervisor (gunzipped: QEMU's -kernel takes the multiboot
+# ELF), its symbols (xen-syms, from the -dbg package), and kexec-tools with the Xen libraries
+# it links. The dom0 kernel is the kdump kernel tests/kdump/linux/fetch.sh unpacked.
+# Usage: fetch.sh OUTDIR
+set -euo pipefail
+out=$1
+mkdir -p "$out/debs"
+cd "$out/debs"
+get() {   # get PKG: download once
+    ls "${1}"_*.deb >/dev/null 2>&1 || apt-get download "$1" 2>/dev/null >/dev/null
+    ls "${1}"_*.deb >/dev/null 2>&1 || { echo "fetch: apt-get download $1 failed" >&2; exit 1; }
+}
+get xen-hypervisor-4.17-amd64
+get xen-hypervisor-4.17-amd64-dbg
+# kexec-tools and, transitively, the library packages it depends on (lib*); which of their
+# files dom0's initramfs takes is decided by DT_NEEDED (tests/kdump/linux/needed-libs.py)
+queue=(kexec-tools) seen=" "
+while [ ${#queue[@]} -gt 0 ]; do
+    p=${queue[0]} queue=("${queue[@]:1}")
+    case "$seen" in *" $p "*) continue ;; esac
+    seen="$seen$p "
+    get "$p"
+    for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
+                   --no-replaces --no-enhances "$p" | awk '$1 == "Depends:" { print $2 }'); do
+        case "$d" in lib*|zlib1g) queue+=("${d%%:*}") ;; esac
+    done
+done
+rm -rf ../root && mkdir -p ../root
+for deb in *.deb; do
+    dpkg -x "$deb" ../root
+done
+zcat ../root/boot/xen-4.17-amd64.gz > ../xen.img
+cp ../root/usr/lib/debug/boot/xen-syms-4.17-amd64 ../xen-syms
+dpkg-deb -f xen-hypervisor-4.17-amd64_*.deb Version > ../xen-version
+echo "fetch: Xen $(cat ../xen-version), xen-syms, kexec-tools and its libraries (${seen# }) unpacked in $out"
