@@ -513,12 +513,13 @@ class Storm(threading.Thread):
         self.log = log
         self.sock = None
         while time.time() < deadline and self.sock is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(hmp_path)
                 s.settimeout(QMP_TIMEOUT)
                 self.sock = s
             except OSError:
+                s.close()
                 time.sleep(0.05)
         if self.sock is None:
             raise OSError(f"no human monitor at {hmp_path}")
@@ -877,6 +878,8 @@ def judge(row, b):
         # a row whose expected end is vmcore-check failing the dump (a disk too small to save it)
         if verdict.startswith("VERDICT: FAIL") and row.verdict_fail in verdict and status == MINI_FAIL_STATUS:
             marks["failed_as_expected"] = True
+            if os.path.exists(b.disk_path):
+                os.unlink(b.disk_path)     # nothing on it to read
             return PASS, f"failed as expected: {verdict[len('VERDICT: FAIL '):]}"
         return FAIL, f"want a FAIL verdict saying {row.verdict_fail!r}, got {verdict!r} ({row.emulator} status {status})"
     if not verdict.startswith("VERDICT: PASS") or status != MINI_PASS_STATUS:

@@ -55,8 +55,8 @@ static double now(void)
 /* Saving the dump the way distributions' kdump services do: makedumpfile reads
  * /proc/vmcore and writes a filtered dump into a file system on a disk. Dump
  * level 1 (-d 1) drops pages that hold only zeros, the one filter that needs no
- * kernel symbols (levels 2-16 read Linux's page flags through VMCOREINFO, which
- * a hypervisor's dump has not). Each format is one makedumpfile run; its
+ * kernel symbols (the other bits, cache, user and free pages, read Linux's page
+ * flags through VMCOREINFO, which a hypervisor's dump has not). Each format is one makedumpfile run; its
  * messages go to a log in RAM and reach the console only if it fails. */
 struct save_format {
     const char *name;           /* as kdump.save= names it */
