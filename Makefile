@@ -282,7 +282,7 @@ VIRTIO_MODULES := virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev
 # the dump disk is ext2 (the runner's mke2fs), mounted through ext4 and what it depends on
 FS_MODULES := crc16 crc32c_generic mbcache jbd2 ext4
 
-$(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh
+$(LINUX_KERNEL): $(LINUX_DIR)/fetch.sh $(LINUX_DIR)/download-with-libs.sh
 	@echo "  FETCH   Debian kernel and busybox-static"
 	$(Q)bash $(LINUX_DIR)/fetch.sh $(LINUX_OUT)
 
@@ -336,7 +336,7 @@ XEN_IMG := $(XEN_OUT)/xen.img
 XEN_DOM0_INITRD := $(XEN_OUT)/dom0-initramfs.cpio.gz
 DOM0_MODULES := xen-privcmd xenfs
 
-$(XEN_IMG): $(XEN_DIR)/fetch.sh
+$(XEN_IMG): $(XEN_DIR)/fetch.sh $(LINUX_DIR)/download-with-libs.sh
 	@echo "  FETCH   Debian's Xen 4.17, xen-syms and kexec-tools"
 	$(Q)bash $(XEN_DIR)/fetch.sh $(XEN_OUT)
 

@@ -7,6 +7,7 @@
 # Usage: fetch.sh OUTDIR
 set -euo pipefail
 out=$1
+here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out/debs"
 cd "$out/debs"
 get() {   # get PKG: download once
@@ -15,19 +16,8 @@ get() {   # get PKG: download once
 }
 get xen-hypervisor-4.17-amd64
 get xen-hypervisor-4.17-amd64-dbg
-# kexec-tools and, transitively, the library packages it depends on (lib*); which of their
-# files dom0's initramfs takes is decided by DT_NEEDED (tests/kdump/linux/needed-libs.py)
-queue=(kexec-tools) seen=" "
-while [ ${#queue[@]} -gt 0 ]; do
-    p=${queue[0]} queue=("${queue[@]:1}")
-    case "$seen" in *" $p "*) continue ;; esac
-    seen="$seen$p "
-    get "$p"
-    for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-                   --no-replaces --no-enhances "$p" | awk '$1 == "Depends:" { print $2 }'); do
-        case "$d" in lib*|zlib1g) queue+=("${d%%:*}") ;; esac
-    done
-done
+# kexec-tools and the Xen libraries it links
+seen=$(bash "$here/../kdump/linux/download-with-libs.sh" kexec-tools)
 rm -rf ../root && mkdir -p ../root
 for deb in *.deb; do
     dpkg -x "$deb" ../root
@@ -35,4 +25,4 @@ done
 zcat ../root/boot/xen-4.17-amd64.gz > ../xen.img
 cp ../root/usr/lib/debug/boot/xen-syms-4.17-amd64 ../xen-syms
 dpkg-deb -f xen-hypervisor-4.17-amd64_*.deb Version > ../xen-version
-echo "fetch: Xen $(cat ../xen-version), xen-syms, kexec-tools and its libraries (${seen# }) unpacked in $out"
+echo "fetch: Xen $(cat ../xen-version), xen-syms, kexec-tools and its libraries ($seen) unpacked in $out"

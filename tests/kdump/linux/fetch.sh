@@ -6,6 +6,7 @@
 # Usage: fetch.sh OUTDIR
 set -euo pipefail
 out=$1
+here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$out/debs"
 cd "$out/debs"
 pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
@@ -16,19 +17,8 @@ fi
 ls ${pkg}_*.deb >/dev/null 2>&1 || apt-get download "$pkg" 2>/dev/null
 ls busybox-static_*.deb >/dev/null 2>&1 || apt-get download busybox-static 2>/dev/null
 
-# makedumpfile and, transitively, the library packages it depends on (lib*, zlib1g); which
-# of their files the initramfs takes is decided by the ELF's DT_NEEDED (needed-libs.py).
-queue=(makedumpfile) seen=" "
-while [ ${#queue[@]} -gt 0 ]; do
-    p=${queue[0]} queue=("${queue[@]:1}")
-    case "$seen" in *" $p "*) continue ;; esac
-    seen="$seen$p "
-    ls "${p}"_*.deb >/dev/null 2>&1 || apt-get download "$p" 2>/dev/null
-    for d in $(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks \
-                   --no-replaces --no-enhances "$p" | awk '$1 == "Depends:" { print $2 }'); do
-        case "$d" in lib*|zlib1g) queue+=("${d%%:*}") ;; esac
-    done
-done
+# makedumpfile and the library packages it runs on
+seen=$(bash "$here/download-with-libs.sh" makedumpfile)
 
 rm -rf ../root && mkdir -p ../root
 for deb in *.deb; do
@@ -36,4 +26,4 @@ for deb in *.deb; do
 done
 cp ../root/boot/vmlinuz-* ../vmlinuz
 echo "$pkg" > ../kernel-package
-echo "fetch: $pkg, busybox-static, makedumpfile and its libraries (${seen# }) unpacked in $out"
+echo "fetch: $pkg, busybox-static, makedumpfile and its libraries ($seen) unpacked in $out"
