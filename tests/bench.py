@@ -90,7 +90,6 @@ def one_run(cpus, send, clock, index):
 # kdump kernel, initramfs and command line; host wall time from the crash to the kdump
 # kernel's /init, from the console.
 KDUMP_CPU_COUNTS = [2, 4, 8]
-LINUX_OWN_INITRD = os.path.join(ROOT, "build", "kdump", "linux", "crash-initramfs.cpio")
 
 
 def crashpath_to_init(cpus, index):
@@ -131,15 +130,10 @@ def console_lines(proc, deadline):
             yield raw.decode("utf-8", "replace").rstrip()
 
 
-def xen_to_init(cpus, index, purgatory=True):
-    """Xen's own kdump (tests/compare.py's machine): Debian's Xen 4.17, dom0 loading the same
-    kdump kernel, initramfs and command line with `kexec -p` (with -i, purgatory's checksum of
-    the segments skipped, when purgatory is False), crashed by the 'C' key typed on the serial
-    line; host seconds from Xen's "'C' pressed" line to the kdump kernel's /init, where the run
-    stops. Xen reports no shootdown time."""
-    row = runner.Row(name=f"bench-kdump-xen{'' if purgatory else '-i'}-{cpus}-{index}", cpus=cpus, apic="x2apic",
-                     cpu="max", target="linux", timeout=300.0, scenario="-", crasher="0", hypervisor="xen",
-                     dom0_extra="" if purgatory else "xk.nopurgatory=1")
+def own_kdump_to_init(row, crash_line, loaded_line=None):
+    """Host seconds from `crash_line` to the kdump kernel's /init, where the run stops, for a
+    row of Xen's or Linux's own kdump (tests/compare.py's machines); Xen's crash key is typed
+    when `loaded_line` shows."""
     base = os.path.join(OUT, row.name)
     runner.make_dump_disk(base + ".disk", 64 << 20)
     cmd = runner.qemu_command(row, base + ".qmp", base + ".disk")
@@ -149,56 +143,45 @@ def xen_to_init(cpus, index, purgatory=True):
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.PIPE)
         for line in console_lines(proc, deadline):
             log.write(line + "\n")
-            if "dom0: kdump kernel loaded" in line and "typed" not in seen:
+            if loaded_line and loaded_line in line and "typed" not in seen:
                 seen["typed"] = True
                 for keys in runner.XEN_CRASH_KEYS:
                     proc.stdin.write(keys)
                     proc.stdin.flush()
                     time.sleep(0.2)
-            if runner.XEN_CRASH_LINE in line:
+            if crash_line in line:
                 seen.setdefault("crash", time.time())
             if "kdump: /init reached" in line:
                 seen.setdefault("init", time.time())
                 break
-            if "dom0: FAIL" in line:
+            if "dom0: FAIL" in line or "linux-crash: FAIL" in line:
                 break
         proc.kill()
         proc.wait()
     os.unlink(base + ".disk")
     if "crash" not in seen or "init" not in seen:
-        raise SystemExit(f"bench: Xen's own kdump did not reach the kdump kernel's /init (console: {base}.log)")
+        raise SystemExit(f"bench: {row.name} did not reach the kdump kernel's /init (console: {base}.log)")
     return seen["init"] - seen["crash"]
+
+
+def xen_to_init(cpus, index, purgatory=True):
+    """Xen's own kdump: Debian's Xen 4.17, dom0 loading the same kdump kernel, initramfs and
+    command line with `kexec -p` (with -i, purgatory's checksum of the segments skipped, when
+    purgatory is False), crashed by the 'C' key typed on the serial line; from Xen's "'C'
+    pressed" line. Xen reports no shootdown time."""
+    row = runner.Row(name=f"bench-kdump-xen{'' if purgatory else '-i'}-{cpus}-{index}", cpus=cpus, apic="x2apic",
+                     cpu="max", target="linux", timeout=300.0, scenario="-", crasher="0", hypervisor="xen",
+                     dom0_extra="" if purgatory else "xk.nopurgatory=1")
+    return own_kdump_to_init(row, runner.XEN_CRASH_LINE, "dom0: kdump kernel loaded")
 
 
 def linux_own_to_init(cpus, index):
-    """Debian's kernel boots with crashkernel=, its /init loads the kdump kernel with
-    kexec_file_load (what `kexec -p -s` does) and crashes through sysrq; the kdump kernel's
-    /init is the same as crashpath's."""
-    log_path = os.path.join(OUT, f"linux-own-kdump-{cpus}-{index}.log")
-    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-machine", "pc", "-cpu", "max", "-smp", str(cpus), "-m", "512M",
-           "-display", "none", "-no-reboot", "-nodefaults", "-monitor", "none", "-serial", "stdio",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", runner.LINUX_KERNEL,
-           "-initrd", LINUX_OWN_INITRD, "-append",
-           "console=ttyS0,115200 crashkernel=192M nokaslr no5lvl panic=-1 rdinit=/init"]
-    seen = {}
-    deadline = time.time() + 300
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip()
-            log.write(line + "\n")
-            if "sysrq: Trigger a crash" in line:
-                seen.setdefault("crash", time.time())
-            if "kdump: /init reached" in line:
-                seen.setdefault("init", time.time())
-                break
-            if "linux-crash: FAIL" in line or time.time() > deadline:
-                break
-        proc.kill()
-        proc.wait()
-    if len(seen) != 2:
-        raise SystemExit(f"bench: Linux's own kdump did not reach the kdump kernel's /init (console: {log_path})")
-    return seen["init"] - seen["crash"]
+    """Linux's own kdump: Debian's kernel boots with crashkernel=, its /init loads the kdump
+    kernel with kexec_file_load (what `kexec -p -s` does) and crashes through sysrq; from
+    Linux's "sysrq: Trigger a crash" line."""
+    row = runner.Row(name=f"bench-kdump-linux-{cpus}-{index}", cpus=cpus, apic="x2apic", cpu="max",
+                     target="linux", timeout=300.0, scenario="-", crasher="0", hypervisor="linux")
+    return own_kdump_to_init(row, runner.LINUX_OWN_CRASH_LINE)
 
 
 def library_size():

@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-2-Clause
-"""compare.py — crashpath side by side with Xen's own kdump (`make xen-kdump`): each comparison
-row runs twice under the same QEMU (TCG, -cpu max, the same CPU count and APIC mode), once as
-the reference hypervisor crashing through crashpath, once as Debian's Xen 4.17 crashed by its
-'C' debug key, both handing off to the same Debian Linux 6.1 kdump kernel, initramfs and
-command line, which saves /proc/vmcore with makedumpfile. Each run is one line in the scenario
-runner's format; then each dump is read on the host the same way for both:
+"""compare.py — crashpath side by side with Xen's and Linux's own kdump (`make xen-kdump`): each
+comparison row runs three times under the same QEMU (TCG, -cpu max, the same CPU count and
+APIC mode): as the reference hypervisor crashing through crashpath; as Debian's Xen 4.17
+crashed by its 'C' debug key; as Debian's Linux 6.1 crashed through sysrq (kexec_file_load,
+tests/kdump/linux/crash-init). All three hand off to the same Debian Linux 6.1 kdump kernel,
+initramfs and command line, which saves /proc/vmcore with makedumpfile. Each run is one line in
+the scenario runner's format; then each dump is read on the host the same way for all:
 
   booted        the kdump kernel reached /init and saved the dump
   notes         NT_PRSTATUS notes against the machine's CPUs
   interrupted   notes whose RIP lies in the code the CPU was running, not in the crash path
-                (crashpath: outside the library's text, cp.lib; Xen: outside its kexec/crash
-                functions)
+                (crashpath: outside the library's text, cp.lib; Xen and Linux: outside their
+                kexec, crash and panic functions)
   pr_pid        distinct pr_pid values among the notes (gdb and lldb make one thread each)
-  gdb threads   threads gdb lists on the dump with the hypervisor's symbols (hv.elf, xen-syms)
+  gdb threads   threads gdb lists on the dump with the hypervisor's symbols (hv.elf, xen-syms;
+                for Linux the dump alone: Debian ships no vmlinux or System.map outside its
+                -dbg package, so the RIPs of Linux's notes are named from /proc/kallsyms,
+                which the kdump kernel, the same kernel without KASLR, saves beside the dump)
 
-Xen failing a row is a result, printed in the table; the exit status is non-zero only when
+Xen or Linux failing a row is a result, printed in the table; the exit status is non-zero only when
 crashpath's run fails or the harness breaks. Results go to build/compare/results.json; --doc
 also writes the table into docs/comparison.md.
 
@@ -24,6 +28,7 @@ also writes the table into docs/comparison.md.
   tests/compare.py --doc           and write docs/comparison.md's table
 """
 import argparse
+import bisect
 import dataclasses
 import datetime
 import json
@@ -62,11 +67,15 @@ CASES = [Case(f"plain-{n}-{mode}", n, mode, "plain", f"a crash, {n} CPUs, {mode}
          "a machine check into CPU 1 as the crashing CPU hands off"),
     Case("spin-4-x2apic", 4, "x2apic", "spin",
          "the other CPUs busy when the crash comes (crashpath: spinning with interrupts off in the "
-         "hypervisor; Xen: dom0's vCPUs spinning, the closest Xen allows without a patch)"),
+         "hypervisor; Xen: dom0's vCPUs spinning, the closest Xen allows without a patch; Linux: "
+         "shell loops on every other CPU)"),
 ]
 
-# Where each hypervisor says it has handed off (for the machine check of the mce row)
-HANDOFF_LINE = {"hv": "entering_kdump_kernel", "xen": "Executing_kexec_image"}
+# Where each hypervisor says it hands off (for the machine check of the mce row). Linux prints
+# nothing between its panic line and the jump; its panic line comes just before the shootdown.
+HANDOFF_LINE = {"hv": "entering_kdump_kernel", "xen": "Executing_kexec_image",
+                "linux": "Kernel_panic_-_not_syncing:_sysrq_triggered_crash"}
+NAMES = {"hv": "crashpath", "xen": "Xen 4.17", "linux": "Linux 6.1"}
 
 
 def crashpath_row(case):
@@ -100,6 +109,44 @@ def xen_row(case):
                       events=runner.parse_events(events, case.name), hypervisor="xen", dom0_extra=dom0_extra)
 
 
+def linux_row(case):
+    """Linux's own run of a case: its /init loads the kdump kernel and crashes through sysrq on
+    CPU 1 (tests/kdump/linux/crash-init), as crashpath's rows do."""
+    loaded = "linux-crash:_kdump_kernel_loaded"
+    events, extra = "", ""
+    if case.kind == "storm":
+        events = f"nmistorm@{loaded}"
+    if case.kind == "mce":
+        events = f"mce:1@{HANDOFF_LINE['linux']}"
+    if case.kind == "spin":
+        extra = "lk.spin=1"
+    extra = f"kdump.kallsyms=1 {extra}".strip()
+    return runner.Row(name=f"compare/linux/{case.name}", cpus=case.cpus, apic=case.apic, cpu="max",
+                      target="linux", timeout=300, scenario="-", crasher="0", expect="-",
+                      events=runner.parse_events(events, case.name) if events else [], hypervisor="linux",
+                      dom0_extra=extra)
+
+
+class Kallsyms:
+    """RIP -> "symbol+0xoff" from /proc/kallsyms's text symbols (Linux's, nokaslr)."""
+
+    def __init__(self, path):
+        pairs = []
+        for line in open(path):
+            parts = line.split()
+            if len(parts) >= 3 and parts[1] in ("T", "t"):
+                pairs.append((int(parts[0], 16), parts[2]))
+        pairs.sort()
+        self.addrs = [a for a, _ in pairs]
+        self.names = [n for _, n in pairs]
+
+    def __call__(self, rip):
+        i = bisect.bisect_right(self.addrs, rip) - 1
+        if i < 0 or rip - self.addrs[i] > 0x100000:
+            return "?"
+        return f"{self.names[i]}+{rip - self.addrs[i]:#x}"
+
+
 def prstatus_notes(dump):
     """(pr_pid, RIP) of each NT_PRSTATUS note, in file order."""
     out = []
@@ -117,13 +164,20 @@ def crash_path_test(row, log_text):
         # Xen's crash path: kexec_crash() and what it calls (machine_crash_shutdown,
         # nmi_shootdown_cpus, the NMI callback do_nmi_crash, kexec_crash_save_cpu)
         return lambda rip, sym: bool(re.match(r"(kexec|machine_crash|nmi_shootdown|do_nmi_crash|crash)", sym))
+    if row.is_own_linux:
+        # Linux's: panic() and __crash_kexec(), where the crashing CPU's registers are taken
+        # (crash_setup_regs), and the sysrq handler that called panic
+        return lambda rip, sym: bool(re.match(r"(panic|__crash_kexec|crash_|machine_crash|native_machine_crash|"
+                                              r"kdump_nmi|nmi_shootdown|sysrq_handle_crash)", sym))
     m = re.search(r"cp\.lib=(0x[0-9a-f]+)-(0x[0-9a-f]+)", log_text)
     lo, hi = (int(m[1], 16), int(m[2], 16)) if m else (0, 0)
     return lambda rip, sym: lo <= rip < hi
 
 
 def gdb_threads(elf, dump):
-    out = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", elf, dump],
+    """Threads gdb lists on the dump (with no symbol file, elf None: the dump alone)."""
+    args = [elf, dump] if elf else ["-core", dump]
+    out = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads"] + args,
                          capture_output=True, text=True, timeout=120).stdout
     return sum(1 for ln in out.splitlines() if re.match(r"^\*?\s+\d+\s+(Thread|LWP|process)", ln))
 
@@ -132,18 +186,29 @@ def analyse(case, row, rank, what, elapsed, log_path):
     """What the dump of one run shows, the same way for both hypervisors."""
     log_text = open(log_path, errors="replace").read() if os.path.exists(log_path) else ""
     dump = os.path.join(runner.BUILD, "scenarios", row.name + ".vmcore")
-    res = {"case": case.name, "hypervisor": "Xen 4.17" if row.is_xen else "crashpath", "rank": rank,
+    res = {"case": case.name, "hypervisor": NAMES[row.hypervisor], "rank": rank,
            "what": what, "seconds": round(elapsed, 1), "cpus": case.cpus,
            "booted": "kdump: /init reached" in log_text and "vmcore-check: saved " in log_text}
     m = re.search(r"crash to /init ([\d.]+) s", what)
     res["to_init_s"] = float(m[1]) if m else None
-    said = [ln.strip() for ln in log_text.splitlines() if any(b in ln for b in runner.LINUX_BAD)]
+    # what the kdump kernel said: from its "Linux version" line on, the first for crashpath, the
+    # second for Xen (dom0 speaks first) and Linux (its first kernel's panic is the crash itself);
+    # nothing if it never spoke
+    lines = log_text.splitlines()
+    kernels = [i for i, ln in enumerate(lines) if "Linux version" in ln]
+    nth = 0 if row.is_crashpath else 1
+    kdump_lines = lines[kernels[nth]:] if len(kernels) > nth else []
+    said = [ln.strip() for ln in kdump_lines if any(b in ln for b in runner.LINUX_BAD)]
     res["kdump_kernel_said"] = re.sub(r"^\[[ \d.]+\] ", "", said[0]) if said else ""
     if not os.path.exists(dump) or rank != runner.PASS:
         res.update(notes=None, interrupted=None, pids=None, gdb_threads=None, rips=[])
         return res
-    elf = runner.XEN_SYMS if row.is_xen else runner.HV_ELF
-    symbols = crashpath_dump.Symbols(elf)
+    if row.is_own_linux:
+        kallsyms = dump[:-len(".vmcore")] + ".kallsyms"
+        elf, symbols = None, (Kallsyms(kallsyms) if os.path.exists(kallsyms) else lambda rip: "?")
+    else:
+        elf = runner.XEN_SYMS if row.is_xen else runner.HV_ELF
+        symbols = crashpath_dump.Symbols(elf)
     in_crash_path = crash_path_test(row, log_text)
     notes = prstatus_notes(dump)
     rips = [(pid, rip, symbols(rip)) for pid, rip in notes]
@@ -202,25 +267,25 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("names", nargs="*", help="run comparison rows whose name contains one of these")
     ap.add_argument("--doc", action="store_true", help="write the table into docs/comparison.md")
-    ap.add_argument("--only", choices=["crashpath", "xen"], help="run one side only")
+    ap.add_argument("--only", choices=["crashpath", "xen", "linux"], help="run one crash path only")
     args = ap.parse_args()
     cases = [c for c in CASES if not args.names or any(n in c.name for n in args.names)]
     if not cases:
         sys.exit(f"compare: no row matches {args.names}")
     for path in (runner.HV, runner.HV_ELF, runner.LINUX_KERNEL, runner.LINUX_INITRD, runner.XEN_IMG,
-                 runner.XEN_SYMS, runner.XEN_DOM0_INITRD):
+                 runner.XEN_SYMS, runner.XEN_DOM0_INITRD, runner.LINUX_OWN_INITRD):
         if not os.path.exists(path):
-            sys.exit(f"compare: {path} missing (make hv xen-images)")
+            sys.exit(f"compare: {path} missing (make hv xen-images linux-own-kdump)")
     os.makedirs(OUT, exist_ok=True)
     results, crashpath_failed = [], 0
     for case in cases:
-        for row in (crashpath_row(case), xen_row(case)):
-            if args.only and (row.is_xen != (args.only == "xen")):
+        for row in (crashpath_row(case), xen_row(case), linux_row(case)):
+            if args.only and NAMES[row.hypervisor] != NAMES.get({"crashpath": "hv"}.get(args.only, args.only)):
                 continue
             rank, what, elapsed, log_path = runner.run_row(row, False)
             console = "" if rank == runner.PASS else f"  (console: {os.path.relpath(log_path, ROOT)})"
             print(f"{rank} {row.name:40s} {elapsed:5.1f} s  {what}{console}", flush=True)
-            if rank != runner.PASS and not row.is_xen:
+            if rank != runner.PASS and row.is_crashpath:
                 crashpath_failed += 1
                 runner.print_console_tail(log_path)
             results.append(analyse(case, row, rank, what, elapsed, log_path))

@@ -53,6 +53,13 @@ DOM0_CMDLINE = "console=hvc0 earlyprintk=xen rdinit=/init"
 # Xen's debug keys on its serial line: three Ctrl-A switch the input to Xen, 'C' crashes it
 XEN_CRASH_KEYS = (b"\x01\x01\x01", b"C")
 XEN_CRASH_LINE = "'C' pressed -> triggering crashdump"
+# Linux's own kdump, side by side too: Debian's kernel as the first kernel, its /init
+# (tests/kdump/linux/crash-init) loading the same kdump kernel, initramfs and command line with
+# kexec_file_load and crashing through sysrq; the same RAM and crash area size as the
+# reference hypervisor's machine
+LINUX_OWN_INITRD = os.path.join(BUILD, "kdump", "linux", "crash-initramfs.cpio")
+LINUX_OWN_CMDLINE = "console=ttyS0,115200 crashkernel=192M nokaslr no5lvl panic=-1 rdinit=/init"
+LINUX_OWN_CRASH_LINE = "sysrq: Trigger a crash"
 LINUX_KERNEL = os.path.join(BUILD, "kdump", "linux", "vmlinuz")
 LINUX_INITRD = os.path.join(BUILD, "kdump", "linux", "initramfs.cpio.gz")
 # linux-align16m: the same kernel with its header's kernel_alignment raised to 16 MiB, as
@@ -108,8 +115,10 @@ class Row:
     kdump_save: str = "elf"  # the formats makedumpfile saves the dump in (vmcore-check's kdump.save=)
     dump_disk_mb: int = 0    # the dump disk's size (0: DISK_SIZE)
     verdict_fail: Optional[str] = None  # passes when vmcore-check says FAIL with this text
-    hypervisor: str = "hv"   # hv: the reference hypervisor with crashpath; xen: Xen's own kdump
-    dom0_extra: str = ""     # Xen rows: words added to dom0's command line (xk.nopurgatory=1, xk.spin=1)
+    hypervisor: str = "hv"   # hv: the reference hypervisor with crashpath; xen: Xen's own kdump;
+                             # linux: Linux's own kdump (tests/compare.py)
+    dom0_extra: str = ""     # Xen rows: words added to dom0's command line (xk.nopurgatory=1, xk.spin=1);
+                             # Linux's own: to the first kernel's (lk.spin=1)
 
     @property
     def bochs_model(self):
@@ -136,6 +145,16 @@ class Row:
     @property
     def is_xen(self):
         return self.hypervisor == "xen"
+
+    @property
+    def is_own_linux(self):
+        return self.hypervisor == "linux"
+
+    @property
+    def is_crashpath(self):
+        """The row crashes through crashpath (the reference hypervisor); Xen's and Linux's own
+        kdump rows are compared, not judged."""
+        return self.hypervisor == "hv"
 
     @property
     def is_linux(self):
@@ -362,6 +381,10 @@ def qemu_command(row, qmp_path, disk_path):
     if row.is_xen:
         kernel, append, memory = XEN_IMG, xen_cmdline(row), XEN_MEMORY
         dom0 = f"{DOM0_CMDLINE} {row.dom0_extra}".strip()
+    elif row.is_own_linux:
+        # the kdump kernel saves its dump unjudged (crash-init passes kdump.* words on)
+        kernel, memory = LINUX_KERNEL, "512M"
+        append = f"{LINUX_OWN_CMDLINE} kdump.save={row.kdump_save} kdump.judge=none {row.dom0_extra}".strip()
     else:
         kernel, append, memory = HV, hv_cmdline(row), "512M"
     cmd = [
@@ -379,6 +402,9 @@ def qemu_command(row, qmp_path, disk_path):
     if row.is_xen:
         # dom0 loads the kdump kernel and initramfs from its own initramfs (tests/xen/dom0-init)
         cmd += ["-initrd", f"{LINUX_KERNEL} {dom0.replace(',', ',,')},{XEN_DOM0_INITRD}",
+                "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
+    elif row.is_own_linux:
+        cmd += ["-initrd", LINUX_OWN_INITRD,
                 "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
     elif row.is_linux:
         cmd += ["-initrd", f"{TARGETS[row.target]} {linux_cmdline(row).replace(',', ',,')},{LINUX_INITRD}",
@@ -616,8 +642,11 @@ def scan_console(row, line, marks):
     came, the verdict, a complaint from Linux, crashpath saying it halts."""
     if line.startswith("VERDICT:"):
         marks.setdefault("verdict", time.time())
-    if ("crashpath: CPU" in line and "crashing" in line) or XEN_CRASH_LINE in line:
+    if ("crashpath: CPU" in line and "crashing" in line) or XEN_CRASH_LINE in line or \
+            (row.is_own_linux and LINUX_OWN_CRASH_LINE in line):
         marks.setdefault("crash", time.time())
+    if "Linux version" in line:
+        marks["kernels"] = marks.get("kernels", 0) + 1
     if "kdump: /init reached" in line:
         marks.setdefault("init", time.time())
     if line.startswith("vmcore-check: saved "):
@@ -629,7 +658,9 @@ def scan_console(row, line, marks):
     if line.startswith("vmcore-check: NOTES "):
         f = dict(kv.split("=") for kv in line.split("NOTES ", 1)[1].split())
         marks["notes"] = (int(f["prstatus"]), int(f["cpu"]))
-    if row.is_linux and any(b in line for b in LINUX_BAD):
+    # (Linux's own kdump: its first kernel panics on purpose; only the kdump kernel, the second
+    # "Linux version", is heard)
+    if row.is_linux and any(b in line for b in LINUX_BAD) and (not row.is_own_linux or marks.get("kernels", 0) >= 2):
         marks.setdefault("bad", line.strip())
     if row.halt_on and row.halt_on in line:
         marks.setdefault("halted", line.strip())
@@ -697,7 +728,8 @@ class Injector:
 def fresh_paths(row):
     base = os.path.join(BUILD, "scenarios", row.name)
     os.makedirs(os.path.dirname(base), exist_ok=True)
-    for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore", base + ".vmcore.kdump"):
+    for stale in (base + ".qmp", base + ".qmp.storm", base + ".disk", base + ".vmcore", base + ".vmcore.kdump",
+                  base + ".kallsyms"):
         if os.path.exists(stale):
             os.unlink(stale)
     return base + ".log", base + ".qmp", base + ".disk", base + ".vmcore"
@@ -886,9 +918,9 @@ def judge(row, b):
         return FAIL, f"{verdict[len('VERDICT: '):]} ({row.emulator} status {status})"
     what = verdict[len("VERDICT: PASS "):]
     if "bad" in marks:
-        if not row.is_xen:
+        if row.is_crashpath:
             return FAIL, f"kdump kernel complained: {marks['bad']}"
-        # Xen's dump is compared, not judged: what the kdump kernel said of it is a result
+        # Xen's and Linux's own dumps are compared, not judged: what the kdump kernel said is a result
         what += f"; kdump kernel complained: {marks['bad']}"
     if "storm" in marks:
         what += f"; {marks['storm']} NMIs injected"
@@ -901,12 +933,15 @@ def judge_linux_dump(row, b):
     saved = b.marks.get("saved", [])
     if not extract_dump(b.disk_path, "vmcore", b.dump_path):
         return False, "no dump (/vmcore) on the dump disk"
+    if row.is_own_linux:
+        extract_dump(b.disk_path, "kallsyms", b.dump_path[:-len(".vmcore")] + ".kallsyms")
     for name, *_ in saved:
         if name != "vmcore" and not extract_dump(b.disk_path, name, b.dump_path + name[len("vmcore"):]):
             return False, f"vmcore-check saved {name}, but the dump disk holds none"
     os.unlink(b.disk_path)
-    if row.is_xen:
-        # not crashpath's dump: tests/compare.py reads it
+    if not row.is_crashpath:
+        # not crashpath's dump: tests/compare.py reads it (and, for Linux's own, the kernel's
+        # text symbols the kdump kernel saved beside it, kdump.kallsyms=1)
         what = "; dump copied out"
     else:
         with open(b.log_path, "a") as log:
