@@ -56,7 +56,7 @@ NASMFLAGS := -f elf64 -Werror -g
 # The archive holds one object whose only global symbols are the public API,
 # so nothing of crashpath's inside can collide with the host's names.
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
-	crashpath_apic_mode trap_nop nmi_crash mce_crash enable_nmis
+	crashpath_apic_mode crashpath_trap_nop crashpath_nmi_crash crashpath_mce_crash crashpath_enable_nmis
 
 .PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
@@ -125,7 +125,7 @@ embed: $(BUILD)/libcrashpath.a
 		OUT=$(abspath $(BUILD)/embed)
 
 # ---- host unit tests: the library's C with the hardware layer simulated ----
-# The real entry stubs are linked in: nmi_crash, enable_nmis and the capture
+# The real entry stubs are linked in: crashpath_nmi_crash, crashpath_enable_nmis and the capture
 # stubs run as they are, in user mode (IRETQ to the same privilege works there).
 UNIT_DIR := tests/unit
 UNIT_BIN := $(BUILD)/unit/run-unit

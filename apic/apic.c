@@ -75,11 +75,15 @@ uint64_t cp_apic_mmio_base(void)
     return cp_hw_rdmsr(MSR_IA32_APIC_BASE) & APIC_BASE_ADDR_MASK;
 }
 
-/* Where the xAPIC registers are: the base comes from the MSR on every
- * operation (firmware or the host may have moved it; 0xfee00000 is only the
- * reset value), seen through the host's mapping of physical memory. */
+/* Where the xAPIC registers are: where the host said it maps them (Xen: a
+ * fixmap slot, apart from its direct map of RAM), or else the base from the
+ * MSR, read on every operation (firmware or the host may have moved it;
+ * 0xfee00000 is only the reset value), seen through the host's mapping of
+ * physical memory. */
 static uint64_t xapic_page(void)
 {
+    if (cp_state.xapic_virt)
+        return cp_state.xapic_virt;
     return cp_apic_mmio_base() + cp_state.phys_map_offset;
 }
 

@@ -45,11 +45,14 @@ static uint64_t gate_addr(uint64_t idt_base, unsigned int vector)
 }
 
 /* The gate a rewrite produces from the current one: pointed at handler, an
- * interrupt gate (IF clear in the handler), present, IST ist, selector sel;
- * the DPL and the reserved high bits are kept. */
+ * interrupt gate (IF clear in the handler), present, IST ist (or the one it
+ * has, CP_GATE_IST_KEEP), selector sel; the DPL and the reserved high bits
+ * are kept. */
 static void gate_edit(uint64_t lo, uint64_t hi, uint64_t handler, uint16_t sel, unsigned int ist,
                       uint64_t *new_lo, uint64_t *new_hi)
 {
+    if (ist == CP_GATE_IST_KEEP)        /* the slot the host's gate names now */
+        ist = cp_gate_ist(lo);
     cp_gate_encode(handler, sel, ist, CP_GATE_TYPE_INTR, (unsigned int)((lo & GATE_DPL_MASK) >> 45),
                    new_lo, new_hi);
     *new_hi |= hi & ~GATE_HI_OFF_MASK;
@@ -92,12 +95,14 @@ void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uin
     } while (!gate_replace(gate, lo, hi, new_lo, new_hi));
 }
 
-/* One victim's gates at the shootdown: #MC pointed at mce_crash and NMI at
- * nmi_crash, both IST 0 (see rewrite_gates in shootdown.c). The crasher
- * does this for every CPU; a CPU that becomes a victim without nmi_crash does
- * it for itself too, and both writers produce the same gates. */
+/* One victim's gates at the shootdown: #MC pointed at crashpath_mce_crash
+ * (IST 0) and NMI at crashpath_nmi_crash, on victim_nmi_ist's stack (see
+ * rewrite_gates in shootdown.c). The crasher does this for every CPU; a CPU
+ * that becomes a victim without crashpath_nmi_crash does it for itself too,
+ * and both writers produce the same gates. */
 void cp_gates_to_victim(const struct cp_cpu *cpu)
 {
-    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);
-    cp_gate_point(cpu->idt_base, CP_VEC_NMI, (uint64_t)(uintptr_t)nmi_crash, cp_state.hv_cs, cp_state.victim_nmi_ist);
+    cp_gate_point(cpu->idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)crashpath_mce_crash, cp_state.hv_cs, 0);
+    cp_gate_point(cpu->idt_base, CP_VEC_NMI, (uint64_t)(uintptr_t)crashpath_nmi_crash, cp_state.hv_cs,
+                  cp_state.victim_nmi_ist == CRASHPATH_NMI_IST_HOST ? CP_GATE_IST_KEEP : cp_state.victim_nmi_ist);
 }

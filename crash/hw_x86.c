@@ -131,7 +131,7 @@ void cp_hw_lfence(void)
 
 void cp_hw_enable_nmis(void)
 {
-    enable_nmis();
+    crashpath_enable_nmis();
 }
 
 void handoff_stub(uint64_t cr3, uint64_t identity_entry) __attribute__((noreturn));

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* machine_check.c — what a machine check does once the shootdown has begun (mce_crash, every
+/* machine_check.c — what a machine check does once the shootdown has begun (crashpath_mce_crash, every
  * present CPU's #MC gate): end it so the next one is not a shutdown, and resume or park. */
 #include "cp/hw.h"
 #include "cp/internal.h"
@@ -26,7 +26,7 @@ __attribute__((noreturn)) static void crasher_cannot_resume(void)
  *    under way) goes on with it from here instead: an IRET now would
  *    unblock NMIs, and a nested NMI on the victims' IST stack would land on
  *    the frame whose registers it has yet to save. It never IRETs then.
- *  - RIPV set: the interrupted context can be resumed, so mce_crash IRETs
+ *  - RIPV set: the interrupted context can be resumed, so crashpath_mce_crash IRETs
  *    (what Linux's mce_check_crashing_cpu does on CPUs already stopped).
  *  - RIPV clear: it cannot. A victim is saved and parked from here (the
  *    #MC frame holds its interrupted context); the crasher cannot finish a

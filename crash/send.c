@@ -16,7 +16,7 @@ static uint32_t send_per_cpu(cp_pos_t self)
 }
 
 /* One logical NMI per cluster of the plan crashpath_init made, the crasher's
- * own bit taken out of its cluster (its NMI gate is trap_nop, but an NMI it
+ * own bit taken out of its cluster (its NMI gate is crashpath_trap_nop, but an NMI it
  * sent itself would only be absorbed: it must never be sent). */
 static uint32_t send_by_cluster(cp_pos_t self)
 {

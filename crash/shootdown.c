@@ -38,12 +38,12 @@ static void say_crash(const struct cp_cpu *self, const char *reason)
 }
 
 /*
- * Every present CPU's IDT: point every #MC gate at mce_crash, the crasher's
- * NMI gate at trap_nop and every other CPU's at nmi_crash, all with IST 0.
+ * Every present CPU's IDT: point every #MC gate at crashpath_mce_crash, the crasher's
+ * NMI gate at crashpath_trap_nop and every other CPU's at crashpath_nmi_crash, all with IST 0.
  * #DF keeps its IST: a double fault on a broken stack must still find a
  * good one.
  *
- * Why mce_crash from here on, on the crasher too: on Intel without LMCE a
+ * Why crashpath_mce_crash from here on, on the crasher too: on Intel without LMCE a
  * machine check is broadcast to every CPU, and the host's handler would
  * panic, which on the crasher loses the crash (REENTERED) and on a victim
  * leaves MCIP set, so the next machine check shuts the CPU down, which
@@ -60,9 +60,9 @@ static void say_crash(const struct cp_cpu *self, const char *reason)
  */
 static void rewrite_gates(cp_pos_t self)
 {
-    uint64_t nop = (uint64_t)(uintptr_t)trap_nop;
+    uint64_t nop = (uint64_t)(uintptr_t)crashpath_trap_nop;
 
-    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)mce_crash, cp_state.hv_cs, 0);
+    cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_MC, (uint64_t)(uintptr_t)crashpath_mce_crash, cp_state.hv_cs, 0);
     cp_gate_point(cp_state.cpus[self].idt_base, CP_VEC_NMI, nop, cp_state.hv_cs, 0);
     for (uint32_t i = 0; i < cp_state.nr_cpus; i++) {
         const struct cp_cpu *cpu = &cp_state.cpus[i];
@@ -130,7 +130,7 @@ static void say_answers(uint32_t expected, uint32_t missing, uint64_t ticks)
 }
 
 /*
- * Supervisor CET off, on the crasher only, before enable_nmis: its IRET to
+ * Supervisor CET off, on the crasher only, before crashpath_enable_nmis: its IRET to
  * itself, at the same privilege with shadow stacks on, pops and compares a
  * shadow-stack frame (CS, LIP, SSP) that no event delivery pushed, and
  * raises #CP (SDM vol. 1, 17.2.3; Xen's kexec path does the same, and Xen
@@ -140,7 +140,7 @@ static void say_answers(uint32_t expected, uint32_t missing, uint64_t ticks)
  * CR4.CET is legal at any time (only setting it needs CR0.WP). The hand-off
  * then enters the kdump kernel with CET off, as the boot protocol expects.
  * Victims keep theirs: they never IRET, and IRETs from delivered events
- * (trap_nop, mce_crash) match the frames their delivery pushed.
+ * (crashpath_trap_nop, crashpath_mce_crash) match the frames their delivery pushed.
  */
 static void supervisor_cet_off(void)
 {
@@ -217,19 +217,19 @@ __attribute__((noreturn)) static void crasher(cp_pos_t self, const char *reason,
     cp_notes_set_answer_tsc(cpu, cp_hw_rdtsc());
     cp_notes_set_outcome(cpu, CRASHPATH_OUTCOME_CRASHER);
     /* The host's devices, now that no other CPU runs its code: before
-     * enable_nmis, so an NMI a device raised until now is absorbed here by
-     * trap_nop, not taken by the kdump kernel. */
+     * crashpath_enable_nmis, so an NMI a device raised until now is absorbed here by
+     * crashpath_trap_nop, not taken by the kdump kernel. */
     if (cp_state.quiesce)
         cp_state.quiesce(cp_state.quiesce_arg);
     /* CET off before anything IRETs to a frame no delivery pushed:
-     * vmxoff_ud_fixup below, enable_nmis after it. */
+     * vmxoff_ud_fixup below, crashpath_enable_nmis after it. */
     supervisor_cet_off();
     cp_cpu_shutdown(cpu);
     leave_unrecorded_vmx(cpu);
 
     /* A crash from NMI context (a watchdog) leaves NMIs blocked; a latched
      * NMI would then fire at the kdump kernel's first IRET, before it has
-     * an NMI handler. IRET to ourselves now, while trap_nop absorbs it. */
+     * an NMI handler. IRET to ourselves now, while crashpath_trap_nop absorbs it. */
     cp_hw_enable_nmis();
     cp_handoff();
 }

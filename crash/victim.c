@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* victim.c — what a CPU does when the shootdown reaches it (through nmi_crash, the VM-exit
+/* victim.c — what a CPU does when the shootdown reaches it (through crashpath_nmi_crash, the VM-exit
  * hook, or a second crash entry): save its interrupted state once, shut down, answer, park. */
 #include "cp/hw.h"
 #include "cp/internal.h"
@@ -136,7 +136,7 @@ static void answer(struct cp_cpu *cpu)
 /* Park: queue one more NMI to ourselves through the raw ICR, mode read now,
  * and halt. We never IRET, so NMIs stay blocked; if anything unblocks them
  * (an #MC handler's IRET), the queued NMI brings us straight back into
- * nmi_crash and here again. */
+ * crashpath_nmi_crash and here again. */
 __attribute__((noreturn)) static void park(struct cp_cpu *cpu)
 {
     if (step_begin(cpu, CRASHPATH_STEP_SELF_NMI)) {
@@ -207,7 +207,7 @@ void cp_victim(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t extra_f
     park(cpu);
 }
 
-/* From nmi_crash. The crasher's own NMI gate is trap_nop before any NMI is
+/* From crashpath_nmi_crash. The crasher's own NMI gate is crashpath_trap_nop before any NMI is
  * sent, and unknown CPUs have no notes: both simply stay parked. */
 void cp_nmi_victim(const struct crashpath_regs *regs)
 {
@@ -222,10 +222,10 @@ void cp_nmi_victim(const struct crashpath_regs *regs)
     cp_victim(pos, regs, 0);
 }
 
-/* A CPU that becomes a victim without nmi_crash (through the VM-exit hook,
+/* A CPU that becomes a victim without crashpath_nmi_crash (through the VM-exit hook,
  * or by losing the election) may get there before the crasher has rewritten its
  * IDT. An NMI it lets in on the way (the one leave_svm's STGI releases, the
- * self-NMI of park) must then land in nmi_crash, not in the host's own
+ * self-NMI of park) must then land in crashpath_nmi_crash, not in the host's own
  * handler, whose IRET would unblock NMIs and leave us parked with them
  * open. So it points its own gates first; the crasher writes the same. */
 void cp_victim_not_via_nmi_crash(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t flags)
@@ -237,9 +237,9 @@ void cp_victim_not_via_nmi_crash(cp_pos_t pos, const struct crashpath_regs *regs
 /* From crashpath_nmi_vmexit: an NMI that arrived as a VM exit. Under VMX,
  * a VM exit caused by an NMI leaves blocking by NMI in effect, as delivery
  * through the IDT does (SDM vol. 3, "VM exits": non-register state), so
- * parking here without IRET matches nmi_crash exactly. Under SVM the
+ * parking here without IRET matches crashpath_nmi_crash exactly. Under SVM the
  * intercepted NMI is not taken at all: it stays pending behind GIF=0 (AMD
- * APM vol. 2, 15.17) and arrives through nmi_crash at leave_svm's STGI, a
+ * APM vol. 2, 15.17) and arrives through crashpath_nmi_crash at leave_svm's STGI, a
  * nested entry that keeps the registers saved here and finishes the work. */
 int cp_vmexit_entry(const struct crashpath_regs *regs)
 {

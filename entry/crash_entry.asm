@@ -1,5 +1,5 @@
 ; SPDX-License-Identifier: BSD-2-Clause
-; crash_entry.asm — crashpath's entry stubs: trap_nop, nmi_crash, enable_nmis, and the
+; crash_entry.asm — crashpath's entry stubs: crashpath_trap_nop, crashpath_nmi_crash, crashpath_enable_nmis, and the
 ; crashpath_crash / crashpath_nmi_vmexit stubs that capture the caller's registers.
 ;
 ; Every stub that calls C builds one frame, struct crashpath_regs (include/crashpath.h),
@@ -95,17 +95,17 @@ extern cp_vmexit_entry
 
 section .text
 
-; trap_nop: the crasher's NMI gate during the shootdown and every CPU's #MC gate
+; crashpath_trap_nop: the crasher's NMI gate during the shootdown and every CPU's #MC gate
 ; at hand-off. It returns at once; the IRETQ also ends NMI blocking, which the
 ; crasher wants (a latched NMI must not reach the kdump kernel's first IRET).
-FUNC trap_nop
+FUNC crashpath_trap_nop
     iretq
-ENDFUNC trap_nop
+ENDFUNC crashpath_trap_nop
 
-; nmi_crash: the victims' NMI gate. Saves the interrupted context and calls
+; crashpath_nmi_crash: the victims' NMI gate. Saves the interrupted context and calls
 ; cp_nmi_victim(frame), which parks this CPU. Never returns and never IRETs:
 ; NMIs stay blocked on a parked CPU until the machine is reset.
-FUNC nmi_crash
+FUNC crashpath_nmi_crash
     push qword -1                   ; orig_rax: NMIs carry no error code
     PUSH_GPRS
     cld                             ; the C ABI wants DF clear; the interrupted code may not
@@ -113,15 +113,15 @@ FUNC nmi_crash
     and rsp, -16                    ; the frame is 8 mod 16; C wants 16 at the call
     call cp_nmi_victim
     ud2
-ENDFUNC nmi_crash
+ENDFUNC crashpath_nmi_crash
 
-; mce_crash: every present CPU's #MC gate from the shootdown on (IST 0, so a
+; crashpath_mce_crash: every present CPU's #MC gate from the shootdown on (IST 0, so a
 ; nested event's frame lands below this one). Saves the interrupted context,
 ; lets cp_mce_entry clear IA32_MCG_STATUS (a second #MC while MCIP is set
 ; shuts the CPU down, SDM vol. 3, 15.10.1) and IRETs when it returns: only
 ; when RIPV says the interrupted context can go on. On a parked victim the
 ; IRET unblocks NMIs and its queued self-NMI parks it again at once.
-FUNC mce_crash
+FUNC crashpath_mce_crash
     push qword -1                   ; orig_rax: #MC carries no error code
     PUSH_GPRS
     cld
@@ -133,7 +133,7 @@ FUNC mce_crash
     POP_GPRS
     add rsp, 8                      ; orig_rax
     iretq
-ENDFUNC mce_crash
+ENDFUNC crashpath_mce_crash
 
 ; int vmxoff_probe(void): VMXOFF on the crasher when the host recorded no VMX
 ; state and CR4.VMXE is set: the hand-off clears CR4.VMXE, a #GP in VMX
@@ -175,13 +175,13 @@ vmxoff_ud_fixup:
     jmp .not_ours
 .end:
 
-; enable_nmis: IRETQ to the next instruction on the current stack. Any IRET
+; crashpath_enable_nmis: IRETQ to the next instruction on the current stack. Any IRET
 ; ends NMI blocking (SDM vol. 3, 6.7.1); a CPU left blocked would hand the
 ; kdump kernel a latched NMI, and some kernels triple-fault when started with
 ; NMIs blocked (Xen, 2012). Every register and RFLAGS are preserved; the
 ; frame holds the RSP to resume on, so any incoming alignment works (IRETQ
 ; pops SS:RSP unconditionally in 64-bit mode and needs no aligned frame).
-FUNC enable_nmis
+FUNC crashpath_enable_nmis
     push rax
     push rcx
     mov rax, rsp                    ; resume here: RCX and RAX still to pop
@@ -198,7 +198,7 @@ FUNC enable_nmis
     pop rcx
     pop rax
     ret
-ENDFUNC enable_nmis
+ENDFUNC crashpath_enable_nmis
 
 ; CAPTURE_CALLER target, argreg: build struct crashpath_regs for the caller
 ; of this stub, as if it had been interrupted at its return address, and

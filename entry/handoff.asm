@@ -31,7 +31,7 @@ default rel
 
 section .text
 
-; Entered with interrupts off and NMIs already unblocked by enable_nmis.
+; Entered with interrupts off and NMIs already unblocked by crashpath_enable_nmis.
 FUNC handoff_stub
     endbr64                         ; an indirect call target, in case IBT is on
     ; CR4.PGE off first: a CR3 load keeps global TLB entries (SDM vol. 3,
@@ -48,7 +48,7 @@ global handoff_stub_identity
 handoff_stub_identity:
     endbr64
     lea rsp, [handoff_stack_top]
-    ; Supervisor CET is off already (crash/shootdown.c, before enable_nmis).
+    ; Supervisor CET is off already (crash/shootdown.c, before crashpath_enable_nmis).
     ; CR4 = PAE (plus LA57 if the host runs 5-level paging: it cannot change
     ; while paging is on, and the tables were built to match). This drops
     ; PCIDE, PGE (flushing global entries), SMEP, SMAP, CET, FSGSBASE ...
@@ -82,7 +82,7 @@ handoff_stub_identity:
     push rax
     o64 retf
 handoff_cs_loaded:
-    ; Only now, after enable_nmis: a limit-0 IDT, so a stray exception resets
+    ; Only now, after crashpath_enable_nmis: a limit-0 IDT, so a stray exception resets
     ; the machine instead of running a handler that is no longer mapped.
     lidt [handoff_idtr0]
     mov rsi, [handoff_param_boot_params]   ; RSI = boot_params (64-bit boot protocol)

@@ -4,8 +4,13 @@
 #ifndef CRASHPATH_H
 #define CRASHPATH_H
 
+/* A host built without the C library's headers (Xen compiles with -nostdinc) defines
+ * CRASHPATH_HOST_TYPES and declares uint8_t..uint64_t, uintptr_t and size_t itself
+ * before including this file. */
+#ifndef CRASHPATH_HOST_TYPES
 #include <stddef.h>
 #include <stdint.h>
+#endif
 
 /*
  * How a hypervisor uses crashpath
@@ -28,12 +33,14 @@
  *     writable at the address given, 16-byte aligned;
  *   - its LAPICs enabled (xAPIC or x2APIC; crashpath reads the mode from the
  *     hardware every time, so a CPU may switch after crashpath_init), and
- *     for xAPIC the APIC page mapped uncached at phys_map_offset + base;
+ *     for xAPIC the APIC page mapped uncached, at xapic_virt or else at
+ *     phys_map_offset + base;
  *   - note buffers in memory the kdump kernel will not own.
  * CET: every entry the CPU or the host reaches indirectly starts with
  * ENDBR64 and the library has no jump tables, so it runs under supervisor
  * IBT; the crashing CPU turns supervisor CET off itself before its IRET to
- * self (enable_nmis), so the host may keep shadow stacks on throughout.
+ * self (crashpath_enable_nmis), so the host may keep shadow stacks on
+ * throughout.
  * Limits of this version
  *   - IDT-based only: under FRED there are no gates to rewrite, and
  *     crashpath_init refuses a FRED host (CRASHPATH_ERR_FRED);
@@ -176,8 +183,10 @@ struct crashpath_config {
     uint16_t reserved0;
     uint32_t timeout_ms;                 /* shootdown wait; 0 means CRASHPATH_DEFAULT_TIMEOUT_MS */
     uint64_t tsc_khz;                    /* TSC frequency; must be invariant across CPUs */
-    uint64_t phys_map_offset;            /* virtual = physical + offset for the xAPIC MMIO page,
-                                            which the host maps uncached (0 if identity-mapped) */
+    uint64_t phys_map_offset;            /* virtual = physical + offset: where the host maps RAM
+                                            (the ELF core header's p_vaddr of each RAM range) and,
+                                            unless xapic_virt says otherwise, the xAPIC MMIO page,
+                                            uncached (0 if identity-mapped) */
     uint32_t send_mode;                  /* enum crashpath_send_mode; 0 is CRASHPATH_SEND_CLUSTER */
     uint32_t victim_nmi_ist;             /* 0: a victim takes the shootdown NMI on the stack it
                                             was using (IST 0). 1..7: an IST slot of every CPU's
@@ -185,7 +194,9 @@ struct crashpath_config {
                                             points it at the CPU's nmi_stack_top and victims take
                                             the NMI there, so one whose stack is wrecked (overflowed
                                             into its guard page, a non-canonical or guest RSP at
-                                            CPL 0) still saves its interrupted context */
+                                            CPL 0) still saves its interrupted context.
+                                            CRASHPATH_NMI_IST_HOST: the IST slot the host's own
+                                            NMI gate names at the crash, kept as it is */
     void *info_note;                     /* CRASHPATH_INFO_NOTE_SIZE bytes, CRASHPATH_NOTES_ALIGN aligned */
     uint64_t info_note_phys;
     crashpath_console_fn console;        /* optional */
@@ -193,7 +204,18 @@ struct crashpath_config {
     void *stop_cpu_arg;
     crashpath_quiesce_fn quiesce;        /* optional */
     void *quiesce_arg;
+    uint64_t xapic_virt;                 /* optional: the virtual address of the xAPIC register
+                                            page, mapped uncached, for a host that maps it apart
+                                            from RAM (Xen: a fixmap slot); 0: phys_map_offset +
+                                            the base IA32_APIC_BASE names */
 };
+
+/* victim_nmi_ist: keep each CPU's NMI gate on the IST slot the host set. For a
+ * host that switches the slot per context (Xen clears the IST fields of its
+ * NMI, #MC and #DF gates while an SVM guest's TR is loaded and sets them back
+ * for PV guests, whose SYSCALL entry runs on a guest stack for a few
+ * instructions): the gate then names the stack that is safe where the CPU is. */
+#define CRASHPATH_NMI_IST_HOST 0xffu
 
 /* Errors: crashpath_init returns one specific code per problem. */
 enum crashpath_error {
@@ -370,8 +392,9 @@ int crashpath_crash(const char *reason, const struct crashpath_regs *regs);
  * takes the shootdown NMI as a VM exit and never consults its IDT gate, so
  * without this call it would never be parked (Xen lost victims this way in
  * 2013). If a crash is under way and this CPU is not the crashing CPU, it
- * records the caller's registers, parks exactly as nmi_crash does and never
- * returns. Otherwise it returns 0 and the host handles the NMI as usual.
+ * records the caller's registers, parks exactly as crashpath_nmi_crash does
+ * and never returns. Otherwise it returns 0 and the host handles the NMI as
+ * usual.
  */
 int crashpath_nmi_vmexit(void);
 
@@ -379,15 +402,16 @@ int crashpath_nmi_vmexit(void);
 enum crashpath_apic_mode crashpath_apic_mode(void);
 
 /* ---------------------------------------------------------------------------
- * Entry stubs (entry/crash_entry.asm). The host never calls nmi_crash or
- * trap_nop; crashpath installs them in IDT gates. They are exported so the
- * host's symbol table and debugger know them.
+ * Entry stubs (entry/crash_entry.asm). The host never calls them; crashpath
+ * installs them in IDT gates. They are exported so the host's symbol table
+ * and debugger know them, each with the crashpath_ prefix (a hypervisor has
+ * its own trap_nop and enable_nmis: Xen does).
  */
-void trap_nop(void);      /* IRETQ: the crasher's NMI gate */
-void nmi_crash(void);     /* the victims' NMI gate: save, park, never IRET */
-void mce_crash(void);     /* every CPU's #MC gate from the shootdown on: clear MCG_STATUS and
+void crashpath_trap_nop(void);      /* IRETQ: the crasher's NMI gate */
+void crashpath_nmi_crash(void);     /* the victims' NMI gate: save, park, never IRET */
+void crashpath_mce_crash(void);     /* every CPU's #MC gate from the shootdown on: clear MCG_STATUS and
                              IRET if RIPV says the interrupted context can go on */
-void enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, preserves all */
+void crashpath_enable_nmis(void);   /* IRET to self: clears this CPU's NMI blocking, preserves all */
 
 /* ---------------------------------------------------------------------------
  * Crash notes
@@ -449,7 +473,7 @@ struct crashpath_cpu_note {
     uint32_t reentries;    /* entries into the victim path after this CPU had parked */
     uint64_t cr0, cr2, cr3, cr4, efer;   /* when the registers were saved, before shutdown */
     uint64_t answer_tsc;   /* TSC when this CPU answered (crasher: when it saved) */
-    uint32_t machine_checks;   /* machine checks taken through mce_crash since the shootdown */
+    uint32_t machine_checks;   /* machine checks taken through crashpath_mce_crash since the shootdown */
     uint32_t faulted_steps;    /* CRASHPATH_STEP_* that faulted in the victim path and were
                                   skipped from then on (a fault that recurs on every try) */
 };

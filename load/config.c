@@ -33,7 +33,7 @@ static int check_scalars(const struct crashpath_config *c)
     if (c->nr_cpus > CRASHPATH_MAX_CPUS)
         return CRASHPATH_ERR_TOO_MANY_CPUS;
     /* A gate selector must be a GDT selector with RPL 0, and the one we run
-     * on: enable_nmis IRETs with the live CS, gates get hv_cs. */
+     * on: crashpath_enable_nmis IRETs with the live CS, gates get hv_cs. */
     if (!(c->hv_cs & ~7u) || (c->hv_cs & 7u) || c->hv_cs != cp_hw_read_sel(0))
         return CRASHPATH_ERR_SELECTOR;
     if (!c->tsc_khz)
@@ -43,7 +43,7 @@ static int check_scalars(const struct crashpath_config *c)
     if (c->send_mode != CRASHPATH_SEND_CLUSTER && c->send_mode != CRASHPATH_SEND_PER_CPU &&
         c->send_mode != CRASHPATH_SEND_ALL_BUT_SELF)
         return CRASHPATH_ERR_SEND_MODE;
-    if (c->victim_nmi_ist > 7)
+    if (c->victim_nmi_ist > 7 && c->victim_nmi_ist != CRASHPATH_NMI_IST_HOST)
         return CRASHPATH_ERR_NMI_STACK;
     mode = cp_apic_mode();
     if (mode != CRASHPATH_APIC_XAPIC && mode != CRASHPATH_APIC_X2APIC)
@@ -80,7 +80,7 @@ static int check_cpu(const struct crashpath_cpu *cpu, enum crashpath_apic_mode m
             return CRASHPATH_ERR_IDT_ALIGN;
         if (cpu->idt_limit < IDT_MIN_LIMIT)
             return CRASHPATH_ERR_IDT_LIMIT;
-        if (nmi_ist && (!cpu->tss_base || !cpu->nmi_stack_top || (cpu->nmi_stack_top & 15u)))
+        if (nmi_ist && nmi_ist != CRASHPATH_NMI_IST_HOST && (!cpu->tss_base || !cpu->nmi_stack_top || (cpu->nmi_stack_top & 15u)))
             return CRASHPATH_ERR_NMI_STACK;
     }
     return check_note_buffer(cpu->notes, cpu->notes_phys);
@@ -166,6 +166,7 @@ static void install(const struct crashpath_config *c)
      * 600000 ms times a 64-bit kHz value that would need an exahertz TSC. */
     cp_state.timeout_ticks = (uint64_t)cp_state.timeout_ms * c->tsc_khz;
     cp_state.phys_map_offset = c->phys_map_offset;
+    cp_state.xapic_virt = c->xapic_virt;
     cp_state.victim_nmi_ist = c->victim_nmi_ist;
     cp_state.info_note = c->info_note;
     cp_state.info_note_phys = c->info_note_phys;
@@ -192,7 +193,7 @@ static void install(const struct crashpath_config *c)
         dst->notes = src->notes;
         dst->notes_phys = src->notes_phys;
         dst->vmx = src->vmx;
-        if (dst->present && c->victim_nmi_ist)
+        if (dst->present && c->victim_nmi_ist && c->victim_nmi_ist != CRASHPATH_NMI_IST_HOST)
             set_tss_ist(src->tss_base, c->victim_nmi_ist, src->nmi_stack_top);
         cp_notes_prepare_cpu(dst);
         cp_state.nr_present += dst->present;
@@ -266,7 +267,7 @@ const char *crashpath_strerror(int error)
     case CRASHPATH_ERR_BZ_NOT_ABOVE_4G: return "kdump image: must lie above 4 GiB but XLF_CAN_BE_LOADED_ABOVE_4G is clear";
     case CRASHPATH_ERR_BZ_NO_5LEVEL: return "kdump image: the host runs 5-level paging and the kernel lacks XLF_5LEVEL";
     case CRASHPATH_ERR_NOTES_IN_KDUMP_RAM: return "a note buffer lies in RAM given to the kdump kernel";
-    case CRASHPATH_ERR_NMI_STACK: return "victim_nmi_ist above 7, or a present CPU without its TSS or NMI stack";
+    case CRASHPATH_ERR_NMI_STACK: return "victim_nmi_ist above 7 (and not CRASHPATH_NMI_IST_HOST), or a present CPU without its TSS or NMI stack";
     default: return "unknown crashpath error";
     }
 }

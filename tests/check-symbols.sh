@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-2-Clause
 # check-symbols.sh — the archive's symbol contract: it needs nothing from the host but libgcc
-# helpers, exports the public API and the four entry stubs, and keeps everything else local.
+# helpers, exports the public API and the four entry stubs (all crashpath_-prefixed: a host has
+# its own trap_nop and enable_nmis), and keeps everything else local.
 set -euo pipefail
 lib=${1:-build/libcrashpath.a}
 fail=0
@@ -15,7 +16,7 @@ if [ -n "$bad" ]; then
 fi
 
 # Exports: exactly the public API, each a function with a size.
-want="crashpath_apic_mode crashpath_crash crashpath_init crashpath_kdump_info crashpath_load_kdump crashpath_nmi_vmexit crashpath_strerror enable_nmis mce_crash nmi_crash trap_nop"
+want="crashpath_apic_mode crashpath_crash crashpath_enable_nmis crashpath_init crashpath_kdump_info crashpath_load_kdump crashpath_mce_crash crashpath_nmi_crash crashpath_nmi_vmexit crashpath_strerror crashpath_trap_nop"
 have=$(nm -g --defined-only "$lib" | awk 'NF == 3 { print $3 }' | sort | tr '\n' ' ' | sed 's/ $//')
 if [ "$have" != "$want" ]; then
     echo "symbols: exported set differs"; echo "  want: $want"; echo "  have: $have"; fail=1

@@ -315,7 +315,7 @@ def parse_events(text, where):
 
 # An uncorrected machine check for HMP "mce CPU BANK STATUS MCG_STATUS ADDR MISC": bank 1,
 # MCi_STATUS VAL|UC|EN, MCG_STATUS MCIP|RIPV. QEMU resets the machine if one comes while MCIP is
-# still set ("Previous MCE still in progress"), as a shutdown would on hardware: mce_crash must
+# still set ("Previous MCE still in progress"), as a shutdown would on hardware: crashpath_mce_crash must
 # have cleared it.
 MCE_ARGS = "1 0xb000000000000000 0x5 0 0"
 

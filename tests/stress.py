@@ -24,7 +24,7 @@ import scenario_runner as runner  # noqa: E402
 # hypervisor has its IDT by then), as the shootdown starts, once the victims have
 # answered, and as the crasher hands off. Machine checks only once the crashing CPU
 # has taken over: into a parked victim after it answered, into the crasher only once
-# every #MC gate points at trap_nop (before that its #MC is the host's, which panics
+# every #MC gate points at crashpath_trap_nop (before that its #MC is the host's, which panics
 # into crashpath again; crashpath refuses the re-entry and the host gives up).
 NMI_MOMENTS = ["kdump image loaded", "crashing:", "CPUs answered", "entering kdump kernel"]
 VICTIM_MCE_MOMENTS = ["CPUs answered", "entering kdump kernel"]
@@ -112,7 +112,7 @@ def make_run(seed):
         events.append("nmistorm@kdump_image_loaded")
         expect.append("crash_delay_ms=200")
     # An SVM CPU busy in its host with an injected NMI's exit when the shootdown
-    # comes parks through nmi_crash instead of the VM exit: both are right.
+    # comes parks through crashpath_nmi_crash instead of the VM exit: both are right.
     if family.startswith("svm-") and any(e.startswith(("nmi@kdump", "nmistorm")) for e in events):
         expect.append("cp.svm_entry=any")
     # Machine checks: into up to two parked victims, and perhaps into the crasher.

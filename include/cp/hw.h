@@ -51,7 +51,7 @@ void cp_hw_pause(void);
 void cp_hw_halt(void);
 void cp_hw_mfence(void);
 void cp_hw_lfence(void);
-/* IRET to self: clears NMI blocking (entry/crash_entry.asm enable_nmis). */
+/* IRET to self: clears NMI blocking (entry/crash_entry.asm crashpath_enable_nmis). */
 void cp_hw_enable_nmis(void);
 
 /* Enter entry/handoff.asm: switch to the hand-off tables (cr3) and continue

@@ -78,11 +78,13 @@ struct cp_state {
      * CP_X2APIC_LOGICAL_ID_LIMIT; else the shootdown goes out per CPU. */
     uint32_t clusters_usable;
     uint32_t nr_clusters;
-    uint32_t victim_nmi_ist;         /* IST slot of the victims' NMI gates (0: none) */
+    uint32_t victim_nmi_ist;         /* IST slot of the victims' NMI gates (0: none;
+                                        CRASHPATH_NMI_IST_HOST: the one the gate has) */
     uint32_t timeout_ms;
     uint64_t tsc_khz;
     uint64_t timeout_ticks;          /* timeout_ms * tsc_khz, computed at load time */
     uint64_t phys_map_offset;
+    uint64_t xapic_virt;             /* the xAPIC page's virtual address, or 0: phys_map_offset + base */
     uint8_t *info_note;              /* CRASHPATH_INFO_NOTE_SIZE bytes */
     uint64_t info_note_phys;
     crashpath_console_fn console;
@@ -117,15 +119,16 @@ void cp_apic_quiesce(void);
 /* ---- crash/gate.c: IDT gate encoding and atomic rewrites ---- */
 #define CP_GATE_TYPE_INTR 0xeu
 #define CP_GATE_TYPE_TRAP 0xfu
+#define CP_GATE_IST_KEEP 0xffu       /* cp_gate_point: keep the IST slot the gate has */
 uint64_t cp_gate_handler(uint64_t lo, uint64_t hi);
 unsigned int cp_gate_ist(uint64_t lo);
 void cp_gate_encode(uint64_t handler, uint16_t sel, unsigned int ist, unsigned int type,
                     unsigned int dpl, uint64_t *lo, uint64_t *hi);
-/* Point a gate at handler: the IST slot given (0: none), interrupt gate,
+/* Point a gate at handler: the IST slot given (0: none; CP_GATE_IST_KEEP: its own), interrupt gate,
  * present, selector hv_cs, DPL and reserved bits kept. Never leaves a
  * half-written gate. */
 void cp_gate_point(uint64_t idt_base, unsigned int vector, uint64_t handler, uint16_t sel, unsigned int ist);
-/* A victim's #MC gate pointed at mce_crash and its NMI gate at nmi_crash. */
+/* A victim's #MC gate pointed at crashpath_mce_crash and its NMI gate at crashpath_nmi_crash. */
 void cp_gates_to_victim(const struct cp_cpu *cpu);
 /* Read a gate as it is, and put back exactly what was read (atomically). */
 void cp_gate_read(uint64_t idt_base, unsigned int vector, uint64_t *lo, uint64_t *hi);
@@ -163,7 +166,7 @@ void cp_info_mark_not_answered(uint32_t index);
 __attribute__((noreturn)) void cp_victim(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t extra_flags);
 /* Make regs and flags this CPU's victim record, unless an outer entry did. */
 void cp_victim_publish(cp_pos_t pos, const struct crashpath_regs *regs, uint32_t flags);
-/* cp_victim for a CPU not entering through nmi_crash: its own gates first. */
+/* cp_victim for a CPU not entering through crashpath_nmi_crash: its own gates first. */
 __attribute__((noreturn)) void cp_victim_not_via_nmi_crash(cp_pos_t pos, const struct crashpath_regs *regs,
                                                            uint32_t flags);
 /* Leave VMX and SVM and quiesce the LAPIC of the calling CPU. */
@@ -174,7 +177,7 @@ __attribute__((noreturn)) void cp_nmi_victim(const struct crashpath_regs *regs);
 void vmxoff_ud_fixup(void);
 
 /* ---- crash/machine_check.c ---- */
-/* From mce_crash; returns when the interrupted context may be resumed. */
+/* From crashpath_mce_crash; returns when the interrupted context may be resumed. */
 void cp_mce_entry(const struct crashpath_regs *regs);
 int cp_vmexit_entry(const struct crashpath_regs *regs);
 

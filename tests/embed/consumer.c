@@ -28,8 +28,8 @@ int embed_configure(const struct crashpath_cpu *cpus, unsigned int n, unsigned s
     (void)crashpath_load_kdump;
     (void)crashpath_nmi_vmexit;
     (void)crashpath_crash;
-    (void)trap_nop;
-    (void)nmi_crash;
-    (void)enable_nmis;
+    (void)crashpath_trap_nop;
+    (void)crashpath_nmi_crash;
+    (void)crashpath_enable_nmis;
     return 0;
 }

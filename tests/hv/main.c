@@ -278,7 +278,7 @@ static size_t put_guest_cpus(char *out, size_t size, const char *key)
 
 /* VMX: the guests' CPUs left VMX through the VM exit, with the guest's RIP (in RBX, see
  * hv_vmx_offer_nmi) in its loop and the saved RIP at the offer; the CPUs in VMX root operation
- * at the crash left it through nmi_crash (or, the crasher, its own path); and since VMX root
+ * at the crash left it through crashpath_nmi_crash (or, the crasher, its own path); and since VMX root
  * operation blocks INIT, the verifier wakes every parked CPU with INIT-SIPI-SIPI, but the BSP
  * (CPU 0, see setup_cpus), which an INIT sends to the reset vector instead. */
 static size_t put_vmx_expectations(char *out, size_t size)
@@ -437,7 +437,7 @@ __attribute__((noreturn)) static void crash_now(void)
     hv_printf("hv: CPU %u crashing (scenario %s)\n", c->index, run.name);
     if (run.scenario == SC_NMI) {
         /* Panic from NMI context, as an NMI watchdog would: NMIs are then
-         * blocked on the crasher, and only enable_nmis unblocks them. */
+         * blocked on the crasher, and only crashpath_enable_nmis unblocks them. */
         run.nmi_armed = 1;
         lapic_send_ipi(c->apic_id, 0x4400);
         for (;;)

@@ -471,7 +471,7 @@ static int check_registers(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 /* Parked means parked: nothing may bring a CPU back into the victim path
  * unless the row made it (an #MC's IRET). A losing crasher, which parks with
  * NMIs open, takes the shootdown NMI and its own self-NMI after. Machine
- * checks the row injected went through mce_crash, which counts them; none
+ * checks the row injected went through crashpath_mce_crash, which counts them; none
  * came from anywhere else. */
 static void check_disturbances(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 {
@@ -513,8 +513,8 @@ static void check_row_role(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 }
 
 /* SVM guests park through the VM exit (or, after injected NMIs, possibly
- * through nmi_crash) and leave SVM; the CLGI CPU takes its NMI right after
- * STGI, through nmi_crash. */
+ * through crashpath_nmi_crash) and leave SVM; the CLGI CPU takes its NMI right after
+ * STGI, through crashpath_nmi_crash. */
 static void check_svm(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 {
     if (c->e->svm[i] && (!(s->note.flags & CRASHPATH_CPUF_SVM_LEFT) ||
@@ -525,7 +525,7 @@ static void check_svm(struct ctx *c, uint32_t i, const struct cpu_seen *s)
         fail_msg(c, "note's EFER does not show SVM on at the crash: cpu, efer", i, s->note.efer);
     if (c->e->gif_cpu == i) {
         if ((s->note.flags & (CRASHPATH_CPUF_VIA_VMEXIT | CRASHPATH_CPUF_SVM_LEFT)) != CRASHPATH_CPUF_SVM_LEFT)
-            fail_msg(c, "CLGI CPU did not leave SVM through nmi_crash: cpu, flags", i, s->note.flags);
+            fail_msg(c, "CLGI CPU did not leave SVM through crashpath_nmi_crash: cpu, flags", i, s->note.flags);
         if (s->regs[REG_RIP] < c->e->gif_lo || s->regs[REG_RIP] >= c->e->gif_hi)
             fail_msg(c, "CLGI CPU's NMI not taken right after STGI: cpu, rip", i, s->regs[REG_RIP]);
     }
@@ -534,7 +534,7 @@ static void check_svm(struct ctx *c, uint32_t i, const struct cpu_seen *s)
 /* VMX guests park through the VM exit: crashpath records the exit handler's registers, so
  * the saved RIP is at its call of crashpath_nmi_vmexit and RBX holds the guest's RIP, which
  * must be in the guest's loop. They, and the CPUs in VMX root operation at the crash (which
- * park through nmi_crash, or crash), must have left VMX (VMCLEAR, VMXOFF), with CR4.VMXE on
+ * park through crashpath_nmi_crash, or crash), must have left VMX (VMCLEAR, VMXOFF), with CR4.VMXE on
  * when their registers were saved. No other CPU was in VMX operation: none may say it left
  * VMX, nor that it had CR4.VMXE without the host's record. */
 static void check_vmx(struct ctx *c, uint32_t i, const struct cpu_seen *s)

@@ -35,11 +35,11 @@ struct check_expect {
     uint32_t gif_cpu;             /* cp.gif=CPU:LO-HI: this CPU held GIF=0; its NMI came at STGI, */
     uint64_t gif_lo, gif_hi;      /* ... so its saved RIP is in [LO, HI) */
     int svm_entry_any;            /* cp.svm_entry=any: injected NMIs may have had an SVM CPU in the host
-                                     at the shootdown, so it may park through nmi_crash instead */
+                                     at the shootdown, so it may park through crashpath_nmi_crash instead */
     uint8_t outcome[CHECK_MAX_CPUS];   /* expected outcome per CPU (CRASHPATH_OUTCOME_*) */
     uint8_t svm[CHECK_MAX_CPUS];       /* cp.svm=LIST: ran an SVM guest, parked through the VM exit */
     uint8_t reentered[CHECK_MAX_CPUS]; /* cp.reentered=LIST: entered the victim path again after parking */
-    uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through mce_crash */
+    uint8_t mce[CHECK_MAX_CPUS];       /* cp.mce=LIST: took a machine check through crashpath_mce_crash */
     uint32_t send;                /* cp.send=cluster|per|all: the send mode the shootdown used
                                      (crash-info send_used), or CHECK_SEND_ANY */
     uint32_t wrecked_cpu;         /* cp.wrecked=CPU:RSP: this CPU spun on a stack nothing could be */

@@ -64,9 +64,9 @@ default rel
     pop rbx
 %endmacro
 
-extern enable_nmis
-extern trap_nop
-extern nmi_crash
+extern crashpath_enable_nmis
+extern crashpath_trap_nop
+extern crashpath_nmi_crash
 extern crashpath_crash
 extern crashpath_nmi_vmexit
 
@@ -89,7 +89,7 @@ FUNC th_enable_nmis_probe
     push rsi
     popfq
     SET_SENTINELS
-    call enable_nmis
+    call crashpath_enable_nmis
     push rax
     pushfq
     mov rax, [probe_out]
@@ -116,7 +116,7 @@ FUNC th_enable_nmis_probe
     ret
 ENDFUNC th_enable_nmis_probe
 
-; int th_trap_nop_probe(void): hand trap_nop an IRET frame as an interrupt
+; int th_trap_nop_probe(void): hand crashpath_trap_nop an IRET frame as an interrupt
 ; would; returns 0x600d if it came back to the frame's RIP and RSP.
 FUNC th_trap_nop_probe
     mov rax, rsp
@@ -128,7 +128,7 @@ FUNC th_trap_nop_probe
     push rcx
     lea rcx, [.back]
     push rcx
-    jmp trap_nop
+    jmp crashpath_trap_nop
 .back:
     cmp rsp, rax
     jne .bad
@@ -140,7 +140,7 @@ FUNC th_trap_nop_probe
 ENDFUNC th_trap_nop_probe
 
 ; void th_fake_nmi(uint64_t rip, uint64_t rsp, uint64_t rflags): enter
-; nmi_crash exactly as the CPU would with IST 0 (frame pushed on the current
+; crashpath_nmi_crash exactly as the CPU would with IST 0 (frame pushed on the current
 ; stack, aligned to 16), every GPR holding its sentinel. Never returns.
 FUNC th_fake_nmi
     and rsp, -16
@@ -152,7 +152,7 @@ FUNC th_fake_nmi
     push rcx
     push rdi
     SET_SENTINELS
-    jmp nmi_crash
+    jmp crashpath_nmi_crash
 ENDFUNC th_fake_nmi
 
 ; void th_spin(volatile int *stop): spin with r12..r15 holding sentinels

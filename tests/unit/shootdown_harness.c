@@ -45,7 +45,7 @@ void cpu_svm_guest(struct sim_cpu *c)
     cpu_guest(c);
 }
 
-/* Enters the real nmi_crash stub with a fabricated IRET frame, as the CPU
+/* Enters the real crashpath_nmi_crash stub with a fabricated IRET frame, as the CPU
  * does when the NMI gate has IST 0. */
 void svm_guest(int cpu)
 {
@@ -57,7 +57,7 @@ void svm_guest(int cpu)
 void cpu_fake_nmi(struct sim_cpu *c)
 {
     c->stuck_in_nmi = 1;     /* only the fabricated NMI gets in */
-    while (sim_gate_handler(c, 2) != (uint64_t)(uintptr_t)nmi_crash)
+    while (sim_gate_handler(c, 2) != (uint64_t)(uintptr_t)crashpath_nmi_crash)
         ;
     th_fake_nmi(0xffffffff80abcdefull, 0xffffc90000123450ull, 0x46);
 }
@@ -154,7 +154,7 @@ void check_crasher(int i)
     /* the caller's registers: RIP is the return address, RSP as after RET */
     CHECK_EQ(prs.pr_reg[RIP], (uint64_t)(uintptr_t)th_crash_ret);
     CHECK_EQ(prs.pr_reg[RSP], H.crasher_rsp[i]);
-    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)trap_nop);
+    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)crashpath_trap_nop);
 }
 
 void check_victim(int i)
@@ -167,7 +167,7 @@ void check_victim(int i)
     CHECK(n.answer_tsc != 0);
     CHECK_EQ(prs.pr_pid, (uint32_t)i + 1);
     CHECK(rip_in_spin(prs.pr_reg[RIP]));     /* the interrupted code, not the handler */
-    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
     CHECK_EQ(sim_cpus[i].ist_at_delivery, 0);  /* the IST was gone before the NMI came */
     CHECK(sim_cpus[i].halted);
     CHECK(sim_cpus[i].nmi_pending);            /* the self-NMI is queued */
@@ -175,7 +175,7 @@ void check_victim(int i)
 }
 
 /* Gates every present CPU must end with: NMI and #MC IST 0, #MC at
- * mce_crash, #DF untouched. */
+ * crashpath_mce_crash, #DF untouched. */
 void check_gates(int n)
 {
     for (int i = 0; i < n; i++) {
@@ -183,7 +183,7 @@ void check_gates(int n)
             continue;
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), 0);
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 18), 0);
-        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 18), (uint64_t)(uintptr_t)mce_crash);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 18), (uint64_t)(uintptr_t)crashpath_mce_crash);
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 8), 3);
         CHECK_EQ(sim_gate_handler(&sim_cpus[i], 8), 0xffffffff81000000ull + 8 * 0x40);
     }
@@ -208,7 +208,7 @@ uint64_t last_seq(const struct sim_cpu *c, uint32_t kind, uint32_t reg)
 }
 
 /* Every NMI-gate rewrite happened before the first NMI left the crasher, with
- * a fence between; #MC went to mce_crash before enable_nmis. */
+ * a fence between; #MC went to crashpath_mce_crash before crashpath_enable_nmis. */
 void check_order(int n, int crasher, enum crashpath_apic_mode mode)
 {
     const struct sim_cpu *cc = &sim_cpus[crasher];

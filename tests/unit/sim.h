@@ -105,6 +105,8 @@ int sim_count_ops(const struct sim_cpu *c, uint32_t kind, uint32_t reg);
 void sim_clear_log(struct sim_cpu *c);
 
 extern volatile int sim_cx16_fail_next;
+/* where the host maps the xAPIC page apart from RAM (crashpath_config.xapic_virt), or 0 */
+extern uint64_t sim_xapic_virt;
 /* Bit i: a logical-destination NMI never reaches CPU i (a multicast lost). */
 extern volatile uint64_t sim_logical_lost;
 /* Called before each logged operation, on the thread doing it (c is the CPU

@@ -15,6 +15,7 @@
 #include "sim.h"
 
 struct sim_cpu sim_cpus[SIM_MAX_CPUS];
+uint64_t sim_xapic_virt;
 _Alignas(512) uint8_t sim_info_note[CRASHPATH_INFO_NOTE_SIZE];
 __thread struct sim_cpu *sim_self;
 char sim_console_text[4096];
@@ -171,13 +172,13 @@ static void take_nmi(ucontext_t *uc)
         c->nmis_taken++;
         c->ist_at_delivery = (int)sim_gate_ist(c, 2);
         handler = sim_gate_handler(c, 2);
-        if (handler == (uint64_t)(uintptr_t)nmi_crash) {
+        if (handler == (uint64_t)(uintptr_t)crashpath_nmi_crash) {
             struct crashpath_regs r;
 
             regs_from_context(c, uc, &r);
             cp_nmi_victim(&r);
         }
-        if (handler == (uint64_t)(uintptr_t)trap_nop)
+        if (handler == (uint64_t)(uintptr_t)crashpath_trap_nop)
             c->nop_nmis++;
         else
             c->host_nmis++;
@@ -203,12 +204,12 @@ static void mce_signal(int sig, siginfo_t *si, void *ucv)
     c->mcg_status = MCG_STATUS_MCIP | (c->mce_ripv ? MCG_STATUS_RIPV : 0);
     c->mces_taken++;
     handler = sim_gate_handler(c, 18);
-    if (handler == (uint64_t)(uintptr_t)mce_crash) {
+    if (handler == (uint64_t)(uintptr_t)crashpath_mce_crash) {
         struct crashpath_regs r;
 
         regs_from_context(c, ucv, &r);
         cp_mce_entry(&r);
-        sim_iret();                 /* mce_crash's IRET */
+        sim_iret();                 /* crashpath_mce_crash's IRET */
         return;
     }
     /* The host's handler panics: on the crasher that loses the crash. */
@@ -283,6 +284,7 @@ void sim_reset(int n, enum crashpath_apic_mode mode, const uint32_t *ids)
     struct sigaction sa;
 
     memset(sim_cpus, 0, sizeof(sim_cpus));
+    sim_xapic_virt = 0;
     sim_op_hook = NULL;
     sim_logical_lost = 0;
     memset(sim_console_text, 0, sizeof(sim_console_text));
@@ -499,7 +501,8 @@ void cp_hw_cpuid(uint32_t leaf, uint32_t subleaf, uint32_t regs[4])
 
 static uint32_t mmio_reg(struct sim_cpu *c, uint64_t vaddr)
 {
-    uint64_t base = (c->apic_base & 0x000ffffffffff000ull) + cp_state.phys_map_offset;
+    /* where the host maps the page: apart (sim_xapic_virt) or in its map of physical memory */
+    uint64_t base = sim_xapic_virt ? sim_xapic_virt : (c->apic_base & 0x000ffffffffff000ull) + cp_state.phys_map_offset;
 
     if (mode_of(c) != 1)
         fault(c, "xAPIC MMIO access outside xAPIC mode", vaddr);

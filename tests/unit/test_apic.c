@@ -14,6 +14,7 @@ static struct sim_cpu *boot(enum crashpath_apic_mode mode)
 {
     sim_reset(2, mode, NULL);
     cp_state.phys_map_offset = 0;
+    cp_state.xapic_virt = 0;
     sim_clear_log(&sim_cpus[0]);
     return &sim_cpus[0];
 }
@@ -141,6 +142,21 @@ TEST(apic_xapic_base_comes_from_the_msr)
     CHECK_EQ(sim_count_ops(c, OP_MMIO_W, 0x300), 1);
     CHECK_EQ(cp_apic_read_id(CRASHPATH_APIC_XAPIC), c->apic_id);
     check_no_faults(c);      /* the sim faults any MMIO outside base + offset */
+}
+
+/* xapic_virt: a host that maps the APIC page apart from RAM (Xen's fixmap slot
+ * 0xffff82cffffeb000, while its direct map holds RAM only) */
+TEST(apic_xapic_page_where_the_host_maps_it_apart_from_ram)
+{
+    struct sim_cpu *c = boot(CRASHPATH_APIC_XAPIC);
+
+    cp_state.phys_map_offset = 0xffff830000000000ull;
+    cp_state.xapic_virt = sim_xapic_virt = 0xffff82cffffeb000ull;
+    cp_apic_send_nmi(5);
+    CHECK_EQ(sim_count_ops(c, OP_MMIO_W, 0x300), 1);
+    CHECK_EQ(cp_apic_read_id(CRASHPATH_APIC_XAPIC), c->apic_id);
+    check_no_faults(c);      /* the sim faults any MMIO outside the page the host mapped */
+    cp_state.xapic_virt = sim_xapic_virt = 0;
 }
 
 TEST(apic_xapic_busy_that_never_clears_does_not_hang)

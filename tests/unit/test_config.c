@@ -159,6 +159,24 @@ TEST(config_victim_nmi_ist_points_the_tss_slot_at_each_cpus_nmi_stack)
     EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, (give_nmi_stacks(), cpus[2].nmi_stack_top -= 8));
 }
 
+/* CRASHPATH_NMI_IST_HOST: the host keeps its own NMI stacks; crashpath asks
+ * for no TSS or stack and writes none. */
+TEST(config_nmi_ist_host_needs_no_tss_and_writes_none)
+{
+    fresh(4);
+    give_nmi_stacks();
+    memset(tss, 0, sizeof(tss));
+    cfg.victim_nmi_ist = CRASHPATH_NMI_IST_HOST;
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    for (int i = 0; i < 4; i++)
+        for (int b = 0; b < 104; b++)
+            CHECK_EQ(tss[i][b], 0);
+    for (int i = 0; i < 4; i++)
+        cpus[i].tss_base = cpus[i].nmi_stack_top = 0;
+    CHECK_EQ(crashpath_init(&cfg), CRASHPATH_OK);
+    EXPECT_ERR(CRASHPATH_ERR_NMI_STACK, cfg.victim_nmi_ist = CRASHPATH_NMI_IST_HOST - 1);
+}
+
 TEST(config_busy_once_a_crash_has_begun)
 {
     fresh(2);

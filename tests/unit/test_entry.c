@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* test_entry.c — the NASM entry stubs run for real in user mode: enable_nmis preserves every
- * register and RFLAGS at any stack alignment, trap_nop returns through IRETQ, and the capture
+/* test_entry.c — the NASM entry stubs run for real in user mode: crashpath_enable_nmis preserves every
+ * register and RFLAGS at any stack alignment, crashpath_trap_nop returns through IRETQ, and the capture
  * stub returns cleanly when the crash path refuses. */
 #include "cp/internal.h"
 #include "sim.h"
@@ -39,7 +39,7 @@ TEST(entry_trap_nop_returns_through_iretq)
 
 TEST(entry_trap_nop_is_endbr64_then_iretq_alone)
 {
-    const uint8_t *p = (const uint8_t *)(uintptr_t)trap_nop;
+    const uint8_t *p = (const uint8_t *)(uintptr_t)crashpath_trap_nop;
 
     CHECK_EQ(p[0], 0xf3);   /* ENDBR64: f3 0f 1e fa, an IDT gate target under IBT */
     CHECK_EQ(p[1], 0x0f);

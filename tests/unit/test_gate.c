@@ -77,11 +77,11 @@ TEST(gate_point_same_high_half_is_one_8_byte_store)
 
     sim_reset(1, CRASHPATH_APIC_XAPIC, NULL);
     c = &sim_cpus[0];
-    /* the host's handler shares offset 63:32 with trap_nop */
-    sim_set_gate(c, 2, ((uint64_t)(uintptr_t)trap_nop & ~0xffffffffull) | 0x1234, 2);
+    /* the host's handler shares offset 63:32 with crashpath_trap_nop */
+    sim_set_gate(c, 2, ((uint64_t)(uintptr_t)crashpath_trap_nop & ~0xffffffffull) | 0x1234, 2);
     sim_clear_log(c);
-    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)trap_nop, SIM_CS, 0);
-    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)trap_nop);
+    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)crashpath_trap_nop, SIM_CS, 0);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)crashpath_trap_nop);
     CHECK_EQ(sim_count_ops(c, OP_IDT_W8, 2), 1);
     CHECK_EQ(sim_count_ops(c, OP_IDT_CX16, 0xffffffffu), 0);
     read_gate(c, 2, &lo, &hi);
@@ -97,8 +97,8 @@ TEST(gate_point_across_4g_boundary_swaps_16_bytes_atomically)
     /* host handler in the top 2 GiB, new handler in user space: both halves change */
     sim_set_gate(c, 2, 0xffffffff81000080ull, 2);
     sim_clear_log(c);
-    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)nmi_crash, SIM_CS, 0);
-    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)crashpath_nmi_crash, SIM_CS, 0);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
     CHECK_EQ(sim_count_ops(c, OP_IDT_CX16, 2), 1);
     /* never a lone 8-byte store that would pair a new low half with an old high half */
     CHECK_EQ(sim_count_ops(c, OP_IDT_W8, 0xffffffffu), 0);
@@ -120,8 +120,8 @@ TEST(gate_point_retries_when_the_gate_changed_under_cmpxchg16b)
     sim_set_gate(c, 2, 0xffffffff81000080ull, 2);
     sim_cx16_fail_next = 1;
     sim_clear_log(c);
-    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)nmi_crash, SIM_CS, 0);
-    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    cp_gate_point((uint64_t)(uintptr_t)c->idt, 2, (uint64_t)(uintptr_t)crashpath_nmi_crash, SIM_CS, 0);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
     CHECK_EQ(sim_count_ops(c, OP_IDT_CX16, 2), 2);
 }
 

@@ -408,7 +408,7 @@ TEST(kdump_crash_hands_off_to_the_prepared_stub)
     sim_read_info(&info);
     CHECK(info.tsc_handoff >= info.tsc_wait_end);
     CHECK(strstr(sim_console_text, "entering kdump kernel at") != NULL);
-    /* enable_nmis came before the jump */
+    /* crashpath_enable_nmis came before the jump */
     CHECK(sim_count_ops(&sim_cpus[1], OP_ENABLE_NMIS, 0xffffffffu) == 1);
 }
 

@@ -96,7 +96,7 @@ static void cpu_crash_late(struct sim_cpu *c)
 
 /* An SVM guest that exits on someone else's NMI (a storm) after the
  * election but before the crasher reached its IDT: the NMI held behind
- * GIF=0 comes in at leave_svm's STGI. It must come in through nmi_crash,
+ * GIF=0 comes in at leave_svm's STGI. It must come in through crashpath_nmi_crash,
  * so the CPU parks with NMIs blocked; the host's handler would IRET and
  * leave it parked with NMIs open, re-entered by the next NMI. */
 TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_blocked)
@@ -114,7 +114,7 @@ TEST(shootdown_svm_guest_exiting_before_its_gate_is_rewritten_parks_with_nmis_bl
     CHECK_EQ(c->host_nmis, 0);
     CHECK_EQ(c->nmis_taken, 1);
     CHECK_EQ(n.reentries, 0);
-    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
     CHECK_EQ(sim_gate_ist(c, 2), 0);
     CHECK(c->nmi_pending);                         /* the self-NMI, held */
     check_victim(1);
@@ -155,7 +155,7 @@ static void check_late_crasher(const struct crashpath_cpu_note *n, const struct 
 
 /* A second panic that loses the election before the crasher reached its
  * IDT parks with NMIs open (it was not in NMI context): its own queued
- * self-NMI must come back through nmi_crash, never the host's handler. */
+ * self-NMI must come back through crashpath_nmi_crash, never the host's handler. */
 TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi_handler)
 {
     struct crashpath_cpu_note n;
@@ -165,7 +165,7 @@ TEST(shootdown_late_crasher_before_its_gate_is_rewritten_never_runs_the_host_nmi
     hold_action = release_late_crasher;
     run_late_crasher(CRASHPATH_APIC_X2APIC, hold_crasher_at_gates, &n, &prs);
     check_late_crasher(&n, &prs);
-    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)nmi_crash);
+    CHECK_EQ(sim_gate_handler(c, 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
     CHECK(c->halted && c->nmi_pending);
 }
 
@@ -177,7 +177,7 @@ static void nmi_in_the_middle_of_the_save(struct sim_cpu *c, uint32_t kind, uint
     if (kind != OP_RDMSR || reg != MSR_FS_BASE || c != &sim_cpus[held_cpu] || sim_self != c)
         return;
     sim_op_hook = NULL;
-    sim_nmi(c);                  /* taken at once: its gate is nmi_crash already */
+    sim_nmi(c);                  /* taken at once: its gate is crashpath_nmi_crash already */
 }
 
 static void release_late_crasher_into_an_nmi(struct sim_cpu *c)

@@ -137,7 +137,7 @@ static _Alignas(16) uint8_t victim_nmi_stack[SIM_MAX_CPUS][CRASHPATH_NMI_STACK_M
 
 /* victim_nmi_ist: victims take the shootdown NMI on the IST slot crashpath
  * was given, so a victim whose own stack is wrecked still saves its
- * interrupted context; the crasher's gate stays IST 0 (trap_nop returns and
+ * interrupted context; the crasher's gate stays IST 0 (crashpath_trap_nop returns and
  * may nest). */
 TEST(shootdown_victims_take_the_nmi_on_the_ist_slot_they_were_given)
 {
@@ -156,10 +156,39 @@ TEST(shootdown_victims_take_the_nmi_on_the_ist_slot_they_were_given)
             continue;
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), 5);
         CHECK_EQ(sim_cpus[i].ist_at_delivery, 5);
-        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)nmi_crash);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
         CHECK_EQ(sim_gate_ist(&sim_cpus[i], 18), 0);
         CHECK_EQ(note_of(i).outcome, CRASHPATH_OUTCOME_ANSWERED);
         CHECK_EQ(note_of(i).saves, 1);
+    }
+}
+
+/* CRASHPATH_NMI_IST_HOST: each victim's NMI gate keeps the IST slot the host
+ * gave it (Xen switches it per context: 0 while an SVM guest's TR is loaded,
+ * its NMI stack otherwise), and crashpath_init touches no TSS. */
+TEST(shootdown_victims_keep_the_ist_slot_their_host_gate_names)
+{
+    static const unsigned int host_ist[4] = { 2, 2, 0, 3 };
+
+    setup(4, CRASHPATH_APIC_X2APIC);
+    H.cfg.victim_nmi_ist = CRASHPATH_NMI_IST_HOST;
+    for (int i = 0; i < 4; i++) {
+        uint64_t lo, hi;
+
+        cp_gate_encode(0x1000u + (uint64_t)i, 0x10, host_ist[i], CP_GATE_TYPE_INTR, 0, &lo, &hi);
+        memcpy(sim_cpus[i].idt + 2 * 16, &lo, 8);
+        memcpy(sim_cpus[i].idt + 2 * 16 + 8, &hi, 8);
+    }
+    run_crash(4, 1);
+    check_no_faults(4);
+    check_crasher(1);
+    for (int i = 0; i < 4; i++) {
+        if (i == 1)
+            continue;
+        CHECK_EQ(sim_gate_ist(&sim_cpus[i], 2), host_ist[i]);
+        CHECK_EQ(sim_cpus[i].ist_at_delivery, (int)host_ist[i]);
+        CHECK_EQ(sim_gate_handler(&sim_cpus[i], 2), (uint64_t)(uintptr_t)crashpath_nmi_crash);
+        CHECK_EQ(note_of(i).outcome, CRASHPATH_OUTCOME_ANSWERED);
     }
 }
 
@@ -181,8 +210,8 @@ static void quiesce_hook(void *arg)
 }
 
 /* The host's device quiesce: once, on the crasher, after the wait (every
- * victim answered) and before enable_nmis, so an NMI a device raised until
- * then is absorbed by trap_nop and not taken by the kdump kernel. */
+ * victim answered) and before crashpath_enable_nmis, so an NMI a device raised until
+ * then is absorbed by crashpath_trap_nop and not taken by the kdump kernel. */
 TEST(shootdown_quiesce_hook_runs_once_on_the_crasher_after_the_wait_before_enable_nmis)
 {
     struct crashpath_info_note info;

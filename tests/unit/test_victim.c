@@ -24,7 +24,7 @@ static int cpu2_reparked_after_mce(void)
 }
 
 /* A machine check without RIPV on a parked victim: its context cannot be
- * resumed, so mce_crash parks it again from the #MC frame and never IRETs;
+ * resumed, so crashpath_mce_crash parks it again from the #MC frame and never IRETs;
  * NMIs stay blocked and the self-NMI it queues stays pending. */
 TEST(shootdown_machine_check_without_ripv_on_a_parked_victim_parks_it_again_without_iret)
 {
@@ -96,7 +96,7 @@ static void machine_check_during_the_wait(int ripv)
     pthread_join(t, NULL);
 }
 
-/* A machine check on the crasher while it waits: absorbed by mce_crash
+/* A machine check on the crasher while it waits: absorbed by crashpath_mce_crash
  * (MCIP cleared, IRET), and the crash goes on to the hand-off. Through the
  * host's own handler it would have re-entered crashpath and been lost. */
 TEST(shootdown_machine_check_on_the_crasher_during_the_wait_is_absorbed)
@@ -171,7 +171,7 @@ TEST(shootdown_victim_reentered_part_way_keeps_its_registers_answers_once)
     CHECK_EQ(hook_calls[3], 0);                    /* not on the crasher */
 
     /* Something unblocks NMIs on parked CPU 2 (an #MC handler's IRET): the
-     * self-NMI it queued brings it straight back to nmi_crash, where it
+     * self-NMI it queued brings it straight back to crashpath_nmi_crash, where it
      * neither saves nor answers again, and parks with a new self-NMI. */
     sim_unlatch(&sim_cpus[2]);
     CHECK(sim_wait(cpu2_back, 5000));
@@ -239,7 +239,7 @@ TEST(shootdown_svm_victim_leaves_svm)
 }
 
 /* Under SVM the intercepted NMI stays pending behind GIF=0 and arrives
- * through nmi_crash at leave_svm's STGI, in the middle of the victim path:
+ * through crashpath_nmi_crash at leave_svm's STGI, in the middle of the victim path:
  * that nested entry must keep the VM-exit handler's registers and finish. */
 TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
 {
@@ -261,7 +261,7 @@ TEST(shootdown_svm_guest_victim_parks_at_stgi_keeping_the_vmexit_registers)
 
 /* Holding the crasher after the election, before it rewrites one CPU's
  * gates: at its first look at that CPU's IDT, hold_action runs first. This
- * is the window a CPU entering crashpath by another door than nmi_crash
+ * is the window a CPU entering crashpath by another door than crashpath_nmi_crash
  * can fall into (a storm NMI's VM exit, a second panic). */
 
 TEST(shootdown_vmx_without_host_state_is_reported_not_guessed)

@@ -189,7 +189,7 @@ void verify_main(const uint8_t *boot_params)
             *(volatile uint8_t *)(uintptr_t)(expect.lowmem + i) = 0;
     /* IA32_MCG_STATUS.MCIP: set by a machine check, cleared only by its
      * handler (SDM vol. 3, 15.3.1.2). Left set, the kdump kernel's first
-     * machine check would shut this CPU down: mce_crash must have cleared
+     * machine check would shut this CPU down: crashpath_mce_crash must have cleared
      * it (the note's machine_checks says one came). */
     if (has_mca() && (rdmsr(0x17a) & 4))
         finish(0, "MCG_STATUS.MCIP set on entry: the next machine check would shut this CPU down");
