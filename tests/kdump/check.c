@@ -282,7 +282,9 @@ void check_parse_cmdline(const char *s, struct check_expect *e)
 
         while (*s && *s != ' ')
             s++;
-        if (parse_table_key(w, e)) {
+        if (key_is(w, "cp.crasher") && value_of(w)[0] == 'a') {
+            e->crasher = CHECK_ANY_CPU;
+        } else if (parse_table_key(w, e)) {
             /* done */
         } else if (key_is(w, "cp.reason")) {
             uint32_t n = 0;
@@ -844,6 +846,21 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         fail_msg(&c, "NT_PRPSINFO notes (elfutils reads the core only with exactly one), seen", res->prpsinfo, 0);
     if (res->cpu_notes != e->cpus)
         fail_msg(&c, "crashpath CPU notes, expected", res->cpu_notes, e->cpus);
+    /* cp.crasher=any: judge the dump against the CPU the crash-info note names. */
+    if (e->crasher == CHECK_ANY_CPU) {
+        static struct check_expect named;
+
+        if (!have_info || info.crashing_cpu >= e->cpus || info.crashing_cpu >= CHECK_MAX_CPUS) {
+            fail_msg(&c, "cp.crasher=any: crash-info names no configured crashing CPU", have_info ? info.crashing_cpu : 0,
+                     e->cpus);
+            return;
+        }
+        named = *e;
+        named.crasher = info.crashing_cpu;
+        named.outcome[named.crasher] = CRASHPATH_OUTCOME_CRASHER;
+        c.e = &named;
+        e = &named;
+    }
     /* Two CPUs crashed at once: exactly one of them was elected, the other is
      * an answered victim. Judge the rest against the one that won. */
     if (e->crasher2 < CHECK_MAX_CPUS && have_info && info.crashing_cpu == e->crasher2) {

@@ -10,6 +10,9 @@
 #define CHECK_MAX_CPUS CRASHPATH_MAX_CPUS
 /* No CPU: each expectation about one CPU holds its index or this. */
 #define CHECK_NO_CPU 0xffffffffu
+/* cp.crasher=any: whichever CPU the crash-info note names (a host whose crash comes from an
+ * interrupt, as Xen's crash key, cannot say beforehand where it runs). */
+#define CHECK_ANY_CPU 0xfffffffeu
 /* No cp.send: the send mode is not checked. */
 #define CHECK_SEND_ANY 0xffffffffu
 
@@ -18,7 +21,7 @@
 struct check_expect {
     uint64_t elfcorehdr;          /* elfcorehdr= (the mini verifier's only way to the header) */
     uint32_t cpus;                /* cp.cpus: CPUs configured */
-    uint32_t crasher;             /* cp.crasher: logical index */
+    uint32_t crasher;             /* cp.crasher: logical index, or CHECK_ANY_CPU */
     char reason[64];              /* cp.reason */
     uint64_t lowmem;              /* cp.lowmem: address of the 4 KiB low-memory mark, 0 = none */
     int sentinel;                 /* cp.sentinel=1: victims spun with r8..r15 sentinels */

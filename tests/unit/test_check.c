@@ -192,3 +192,44 @@ TEST(check_parked_cpus_lists_the_answered_ones_with_their_apic_ids)
     CHECK_EQ(cpu[0], 1);
     CHECK_EQ(apic[0], 0x11);
 }
+
+/* ---- cp.crasher=any (Xen's crash key runs wherever the serial interrupt goes) ---- */
+
+/* CPU `crasher` crashed, the other of two answered; the crash-info note names `named`. */
+static void judge_any_crasher(uint32_t crasher, uint32_t named)
+{
+    struct check_expect e;
+    struct check_result r = { 0 };
+    struct check_reader reader = { read_dump, 0, 0, 0 };
+    uint32_t info_hdr[3] = { 10, sizeof(struct crashpath_info_note), CRASHPATH_NT_CRASH_INFO };
+    struct crashpath_info_note info = { .format = CRASHPATH_NOTE_FORMAT, .crashing_cpu = named, .nr_cpus = 2 };
+    uint32_t end;
+
+    said[0] = 0;
+    check_parse_cmdline("cp.cpus=2 cp.crasher=any", &e);
+    put_ehdr(2);
+    end = put_cpu_notes(512, 0, crasher == 0 ? CRASHPATH_OUTCOME_CRASHER : CRASHPATH_OUTCOME_ANSWERED, 0, 0x1000, 0);
+    end = put_cpu_notes(end, 1, crasher == 1 ? CRASHPATH_OUTCOME_CRASHER : CRASHPATH_OUTCOME_ANSWERED, 0, 0x3004, 0);
+    memcpy(dump + end, info_hdr, 12);
+    memcpy(dump + end + 12, "CRASHPATH", 10);
+    memcpy(dump + end + 24, &info, sizeof(info));
+    end += 24 + sizeof(info);
+    put_phdr(0, 4, 512, end - 512);
+    put_phdr(1, 1, 0, 16);
+    check_dump(&reader, &e, &r, collect);
+}
+
+TEST(check_crasher_any_judges_against_the_cpu_the_crash_info_names)
+{
+    judge_any_crasher(1, 1);
+    CHECK(strstr(said, "crashing CPU") == NULL);
+    CHECK(strstr(said, "outcome") == NULL);
+    judge_any_crasher(0, 0);
+    CHECK(strstr(said, "crashing CPU") == NULL);
+    CHECK(strstr(said, "outcome") == NULL);
+    /* the notes and the crash-info note disagree: CPU 1's note says it answered */
+    judge_any_crasher(0, 1);
+    CHECK(strstr(said, "outcome") != NULL);
+    judge_any_crasher(1, 5);
+    CHECK(strstr(said, "crash-info names no configured crashing CPU") != NULL);
+}
