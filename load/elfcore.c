@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /* elfcore.c — load time: the ELF core header the kdump kernel finds through elfcorehdr=, as
  * kexec-tools writes it: an NT_PRPSINFO note, every CPU's note buffer and the crash-info note
- * as PT_NOTEs, then the old RAM as PT_LOADs (the low 640 KiB read from its backup, the image
- * at its virtual address). */
+ * as PT_NOTEs, then the old RAM as PT_LOADs (the low 640 KiB read from its backup), and the
+ * image once more at its virtual address. */
 #include "cp/elf64.h"
 #include "cp/load.h"
 
@@ -57,14 +57,15 @@ static void phdr_set(struct elf64_phdr *p, uint32_t type, uint64_t offset, uint6
     p->p_align = 0;
 }
 
-/* One RAM piece [s, e) outside the crash region: split at 640 KiB (the low
- * part is read from the backup) and around the image (which gets the
- * hypervisor's virtual addresses, so gdb finds its symbols). */
+/* One RAM piece [s, e) outside the crash region, at the host's map of RAM
+ * (phys_map_offset): split at 640 KiB, the low part read from the backup. The
+ * image's own range stays in it: a host may reuse part of its image as RAM
+ * (Xen frees its .init pages and puts CPU stacks there, which it reaches
+ * through its direct map); the image gets a second PT_LOAD of its own. */
 static uint32_t add_loads(const struct crashpath_kdump *k, const struct layout *L, struct elf64_phdr *ph,
                           uint32_t n, uint64_t s, uint64_t e)
 {
     uint64_t backup = k->region_phys + L->backup;
-    uint64_t img_s = k->image_phys, img_e = k->image_phys + k->image_size;
 
     while (s < e) {
         uint64_t cut = e, off = s, va = s + cp_state.phys_map_offset;
@@ -72,11 +73,6 @@ static uint32_t add_loads(const struct crashpath_kdump *k, const struct layout *
         if (s < CRASHPATH_LOW_BACKUP_SIZE) {
             cut = e < CRASHPATH_LOW_BACKUP_SIZE ? e : CRASHPATH_LOW_BACKUP_SIZE;
             off = backup + s;
-        } else if (s >= img_s && s < img_e) {
-            cut = e < img_e ? e : img_e;
-            va = k->image_virt + (s - img_s);
-        } else if (s < img_s && e > img_s) {
-            cut = img_s;
         }
         phdr_set(&ph[n++], PT_LOAD, off, va, s, cut - s);
         s = cut;
@@ -129,5 +125,11 @@ void cp_elfcore_build(const struct crashpath_kdump *k, const struct layout *L, u
             n = add_loads(k, L, ph, n, s, e);
         }
     }
+    /* The image once more, at the hypervisor's virtual addresses, so that gdb
+     * finds its symbols' memory: the same bytes as the RAM PT_LOAD that holds
+     * them, as Linux's own core header adds its kernel text (kexec-tools'
+     * "Kernel code" segment); /proc/vmcore and makedumpfile take overlapping
+     * physical ranges. */
+    phdr_set(&ph[n++], PT_LOAD, k->image_phys, k->image_virt, k->image_phys, k->image_size);
     eh->e_phnum = (uint16_t)n;
 }

@@ -33,9 +33,9 @@ static int plan_layout(const struct crashpath_kdump *k, const struct bz_info *bz
         return CRASHPATH_ERR_REGION_TOO_SMALL;
     L->levels = (cp_hw_read_cr4() & CR4_LA57) ? 5 : 4;
     L->nr_tables = cp_pt_pages(L->ident_size, L->levels);
-    /* A RAM range can become up to four PT_LOADs: split at 640 KiB, around
-     * the image, and around the crash region. */
-    L->max_loads = (uint64_t)k->nr_memmap * 4u;
+    /* A RAM range can become up to three PT_LOADs (split at 640 KiB and
+     * around the crash region); the image adds one. */
+    L->max_loads = (uint64_t)k->nr_memmap * 3u + 1u;
     nr_phdrs = 1u + cp_state.nr_cpus + 1u + L->max_loads;     /* NT_PRPSINFO, CPUs, crash info */
     L->elfhdr_size = cp_elfcore_size(nr_phdrs);
 
