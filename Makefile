@@ -58,7 +58,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode crashpath_trap_nop crashpath_nmi_crash crashpath_mce_crash crashpath_enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump xen scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -365,12 +365,19 @@ xen-kdump: deps
 	@$(MAKE) --no-print-directory hv xen-images linux-own-kdump
 	@python3 tests/compare.py $(COMPARE_ARGS)
 
+# Xen 4.17 built from Debian's source with its crash path handed to crashpath (ports/xen): the
+# library installed under build/, the patches and glue applied to a copy of the source.
+XEN_CP_PREFIX := $(abspath $(BUILD))/install
+xen: deps $(BUILD)/libcrashpath.a
+	@$(MAKE) --no-print-directory install PREFIX=$(XEN_CP_PREFIX) > /dev/null
+	@bash ports/xen/build-xen.sh $(XEN_OUT) $(XEN_CP_PREFIX)
+
 # Every row of tests/scenarios.table under QEMU; `make scenario S=<name>` runs
 # one row and shows its console.
-scenarios: hv $(MINI) linux-kdump
+scenarios: hv $(MINI) linux-kdump xen xen-images
 	@tests/run-scenarios
 
-scenario: hv $(MINI) linux-kdump
+scenario: hv $(MINI) linux-kdump xen xen-images
 	@tests/run-scenarios --show $(S)
 
 # The second CPU model: the table's Bochs rows (which `make scenarios` runs too), then

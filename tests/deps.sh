@@ -68,6 +68,11 @@ command -v eu-stack >/dev/null 2>&1 || missing+=(elfutils)
 command -v lldb >/dev/null 2>&1 || missing+=(lldb)
 # The Linux rows' dump disk: an ext2 file system made by mke2fs, read back with debugfs
 [ -x /sbin/mke2fs ] && [ -x /sbin/debugfs ] || missing+=(e2fsprogs)
+# Xen 4.17 from Debian's source with crashpath (make xen, ports/xen): unpacking and patching the
+# source, and the hypervisor's build
+command -v dpkg-source >/dev/null 2>&1 || missing+=(dpkg-dev)
+command -v patch >/dev/null 2>&1 || missing+=(patch)
+for tool in flex bison m4; do command -v $tool >/dev/null 2>&1 || missing+=($tool); done
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # libFuzzer and the sanitizer runtimes clang links with -fsanitize=fuzzer

@@ -53,6 +53,14 @@ DOM0_CMDLINE = "console=hvc0 earlyprintk=xen rdinit=/init"
 # Xen's debug keys on its serial line: three Ctrl-A switch the input to Xen, 'C' crashes it
 XEN_CRASH_KEYS = (b"\x01\x01\x01", b"C")
 XEN_CRASH_LINE = "'C' pressed -> triggering crashdump"
+# Xen 4.17 with its crash path handed to crashpath (make xen, ports/xen): the same machine and
+# dom0, the kdump kernel and initramfs given as multiboot modules marked for crashpath, and
+# the glue's test key 'P', which calls panic() on the CPU that takes it
+XEN_CP_IMG = os.path.join(XEN_DIR, "xen-crashpath.img")
+XEN_CP_SYMS = os.path.join(XEN_DIR, "xen-crashpath-syms")
+XEN_PANIC_KEYS = (b"\x01\x01\x01", b"P")
+XEN_PANIC_LINE = "crashpath test key 'P' pressed"
+XEN_CP_REASONS = {"crashkey": "xen-debug-key", "panickey": "xen-panic"}
 # Linux's own kdump, side by side too: Debian's kernel as the first kernel, its /init
 # (tests/kdump/linux/crash-init) loading the same kdump kernel, initramfs and command line with
 # kexec_file_load and crashing through sysrq; the same RAM and crash area size as the
@@ -115,8 +123,9 @@ class Row:
     kdump_save: str = "elf"  # the formats makedumpfile saves the dump in (vmcore-check's kdump.save=)
     dump_disk_mb: int = 0    # the dump disk's size (0: DISK_SIZE)
     verdict_fail: Optional[str] = None  # passes when vmcore-check says FAIL with this text
-    hypervisor: str = "hv"   # hv: the reference hypervisor with crashpath; xen: Xen's own kdump;
-                             # linux: Linux's own kdump (tests/compare.py)
+    hypervisor: str = "hv"   # hv: the reference hypervisor with crashpath; xencp: Xen 4.17 with
+                             # crashpath (make xen); xen: Xen's own kdump; linux: Linux's own
+                             # kdump (the last two: tests/compare.py)
     dom0_extra: str = ""     # Xen rows: words added to dom0's command line (xk.nopurgatory=1, xk.spin=1);
                              # Linux's own: to the first kernel's (lk.spin=1)
 
@@ -144,7 +153,12 @@ class Row:
 
     @property
     def is_xen(self):
-        return self.hypervisor == "xen"
+        """Xen boots (its own crash path or crashpath's): Xen's machine, dom0, the debug keys."""
+        return self.hypervisor in ("xen", "xencp")
+
+    @property
+    def is_xen_crashpath(self):
+        return self.hypervisor == "xencp"
 
     @property
     def is_own_linux(self):
@@ -152,9 +166,9 @@ class Row:
 
     @property
     def is_crashpath(self):
-        """The row crashes through crashpath (the reference hypervisor); Xen's and Linux's own
-        kdump rows are compared, not judged."""
-        return self.hypervisor == "hv"
+        """The row crashes through crashpath (the reference hypervisor or Xen with crashpath);
+        Xen's and Linux's own kdump rows are compared, not judged."""
+        return self.hypervisor in ("hv", "xencp")
 
     @property
     def is_linux(self):
@@ -162,6 +176,9 @@ class Row:
 
     @property
     def crasher_index(self):
+        """The crashing CPU's index; None for "any" (Xen: wherever the key is taken)."""
+        if self.crasher == "any":
+            return None
         return self.cpus - 1 if self.crasher == "last" else int(self.crasher)
 
     @property
@@ -280,6 +297,12 @@ def load_table():
                 row.dump_disk_mb = int(value)
             elif key == "verdict_fail":
                 row.verdict_fail = value.replace("_", " ")
+            elif key == "hypervisor":
+                if value != "xen":
+                    sys.exit(f"{TABLE}: {row.name}: hypervisor=xen is the only other hypervisor")
+                row.hypervisor = "xencp"
+            elif key == "dom0_spin":
+                row.dom0_extra = (row.dom0_extra + " xk.spin=1").strip()
         rows.append(row)
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
@@ -299,7 +322,7 @@ def parse_events(text, where):
     LINT1) COUNT times; nmistorm: HMP nmi (the same) back to back from the trigger
     until the kdump kernel's first line; mce:CPU (a number or "crasher"): an
     uncorrected machine check into that CPU through HMP mce; crashkey: Xen's crash debug key
-    typed on the serial line."""
+    typed on the serial line; panickey: the Xen glue's test key 'P', which calls panic()."""
     events = []
     if text == "-":
         return events
@@ -307,7 +330,7 @@ def parse_events(text, where):
         what, _, rest = item.partition("@")
         trigger, _, count = rest.partition("*")
         what, _, cpu = what.partition(":")
-        if what not in ("nmi", "nmistorm", "mce", "crashkey") or not trigger or (what == "mce") != bool(cpu):
+        if what not in ("nmi", "nmistorm", "mce", "crashkey", "panickey") or not trigger or (what == "mce") != bool(cpu):
             sys.exit(f"{where}: bad event {item!r}")
         events.append(Event(what, cpu, trigger.replace("_", " "), int(count or 1)))
     return events
@@ -350,7 +373,8 @@ def mce_expectations(row):
 
 
 # expect tokens the runner keeps for itself
-RUNNER_TOKENS = ("halt_on=", "kdump_smp=", "kdump_save=", "dump_disk_mb=", "verdict_fail=")
+RUNNER_TOKENS = ("halt_on=", "kdump_smp=", "kdump_save=", "dump_disk_mb=", "verdict_fail=", "hypervisor=",
+                 "dom0_spin=")
 
 
 def linux_cmdline(row):
@@ -373,14 +397,52 @@ def hv_cmdline(row):
 
 def xen_cmdline(row):
     """Xen's command line: the kdump users' settings, xAPIC mode when the row says so (Xen
-    otherwise switches to x2APIC wherever the CPU has it)."""
-    return XEN_CMDLINE + (" x2apic=false" if row.apic == "xapic" else "")
+    otherwise switches to x2APIC wherever the CPU has it); with crashpath, its test key."""
+    return (XEN_CMDLINE + (" x2apic=false" if row.apic == "xapic" else "") +
+            (" crashpath-test-keys" if row.is_xen_crashpath else ""))
+
+
+_xen_crashpath_text = None
+
+
+def xen_crashpath_text():
+    """(lo, hi) of crashpath's crash-time code inside Xen's xen-syms: the functions of the
+    archive's .text (the load-time .text.crashpath_load excluded), found by name where the name
+    is unique in xen-syms; no saved RIP may lie there."""
+    global _xen_crashpath_text
+    if _xen_crashpath_text is None:
+        archive = subprocess.run(["objdump", "-t", os.path.join(BUILD, "libcrashpath.a")], capture_output=True,
+                                 text=True, check=True).stdout
+        names = {ln.split()[-1] for ln in archive.splitlines() if re.search(r"\sF \.text\s", ln)}
+        syms = subprocess.run(["nm", "-S", "--defined-only", XEN_CP_SYMS], capture_output=True, text=True,
+                              check=True).stdout
+        seen = {}
+        for ln in syms.splitlines():
+            parts = ln.split()
+            if len(parts) == 4 and parts[3] in names:
+                seen.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
+        spans = [v[0] for v in seen.values() if len(v) == 1]
+        if not spans:
+            sys.exit(f"run-scenarios: no crashpath function found in {XEN_CP_SYMS}")
+        _xen_crashpath_text = (min(a for a, _ in spans), max(a + n for a, n in spans))
+    return _xen_crashpath_text
+
+
+def xen_crashpath_kdump_cmdline(row):
+    """The kdump kernel's command line for Xen with crashpath: what the dump must show, from
+    what the row does (the crash key or the panic key; either CPU may take it)."""
+    keys = [ev.what for ev in row.events if ev.what in XEN_CP_REASONS]
+    lo, hi = xen_crashpath_text()
+    words = [linux_cmdline(row), f"cp.cpus={row.cpus}", "cp.crasher=any",
+             f"cp.reason={XEN_CP_REASONS[keys[0]] if keys else 'xen-crash'}", f"cp.lib={lo:#x}-{hi:#x}"]
+    words += [t for t in row.expect_tokens if t.startswith("cp.")]
+    return " ".join(words)
 
 
 def qemu_command(row, qmp_path, disk_path):
     if row.is_xen:
-        kernel, append, memory = XEN_IMG, xen_cmdline(row), XEN_MEMORY
-        dom0 = f"{DOM0_CMDLINE} {row.dom0_extra}".strip()
+        kernel, append, memory = XEN_CP_IMG if row.is_xen_crashpath else XEN_IMG, xen_cmdline(row), XEN_MEMORY
+        dom0 = f"{DOM0_CMDLINE} {row.dom0_extra}{' xk.crashpath=1' if row.is_xen_crashpath else ''}".strip()
     elif row.is_own_linux:
         # the kdump kernel saves its dump unjudged (crash-init passes kdump.* words on)
         kernel, memory = LINUX_KERNEL, "512M"
@@ -399,7 +461,14 @@ def qemu_command(row, qmp_path, disk_path):
         "-kernel", kernel, "-append", append,
     ] + row.qemu_extra
     # multiboot modules, "file args" each, comma-separated (a comma in args is ",,")
-    if row.is_xen:
+    if row.is_xen_crashpath:
+        # dom0 and its initramfs, then the kdump kernel (its command line after the marker) and
+        # initramfs, which crashpath's glue claims before dom0 is built
+        kdump = xen_crashpath_kdump_cmdline(row)
+        cmd += ["-initrd", f"{LINUX_KERNEL} {dom0.replace(',', ',,')},{XEN_DOM0_INITRD},"
+                f"{LINUX_KERNEL} crashpath=kernel {kdump.replace(',', ',,')},{LINUX_INITRD} crashpath=initrd",
+                "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
+    elif row.is_xen:
         # dom0 loads the kdump kernel and initramfs from its own initramfs (tests/xen/dom0-init)
         cmd += ["-initrd", f"{LINUX_KERNEL} {dom0.replace(',', ',,')},{XEN_DOM0_INITRD}",
                 "-drive", f"file={disk_path},format=raw,if=none,id=dump", "-device", "virtio-blk-pci,drive=dump"]
@@ -452,8 +521,9 @@ def check_dump_on_host(row, dump, guest_notes, log):
     if prstatus != want or cpu_notes != want_cpu or cpu_notes != row.cpus or info_notes != 1:
         return (f"readelf -n: {prstatus} NT_PRSTATUS (vmcore-check saw {want}), {cpu_notes} CPU notes "
                 f"(vmcore-check saw {want_cpu}, {row.cpus} CPUs), {info_notes} crash-info notes")
+    elf = XEN_CP_SYMS if row.is_xen_crashpath else HV_ELF
     gdb = subprocess.run(["gdb", "-batch", "-nx", "-ex", "info threads", "-ex", "thread apply all bt 8",
-                          HV_ELF, dump], capture_output=True, text=True, timeout=120).stdout
+                          elf, dump], capture_output=True, text=True, timeout=120).stdout
     log.write("# gdb info threads; thread apply all bt\n" + gdb)
     threads = [b for b in gdb.split("\nThread ")[1:]]
     if len(threads) != want:
@@ -461,6 +531,13 @@ def check_dump_on_host(row, dump, guest_notes, log):
     for t in threads:
         first = t.split("\n", 1)[0]
         frame0 = next((ln for ln in t.splitlines() if ln.startswith("#0")), "")
+        if row.is_xen_crashpath:
+            # What Xen was running: its idle loop, a hypercall, or guest context (dom0 is a PV
+            # guest, whose code xen-syms cannot name); never crashpath's own code
+            problem = xen_thread_problem(first, frame0, t)
+            if problem:
+                return problem
+            continue
         if "??" in frame0 or not frame0:
             return f"gdb: thread {first}: innermost frame has no symbol: {frame0!r}"
         if "play_role" not in t:
@@ -470,6 +547,27 @@ def check_dump_on_host(row, dump, guest_notes, log):
     return None
 
 
+def xen_thread_problem(first, frame0, thread):
+    """Xen with crashpath: a thread's innermost frame must be Xen's code, named (or, for a CPU
+    stopped in guest context, outside Xen's image), never inside crashpath's crash-time text;
+    the crashing CPU's backtrace reaches kexec_crash() (its stack may lie in pages Xen freed
+    from its image's .init and reaches through its direct map)."""
+    if "crashpath_xen_crash" in frame0 and "kexec_crash" not in thread:
+        return f"gdb: thread {first}: the crashing CPU's backtrace does not reach kexec_crash"
+    m = re.match(r"#0\s+(?:(0x[0-9a-f]+) in )?(\S+)", frame0)
+    if not m:
+        return f"gdb: thread {first}: no innermost frame"
+    lo, hi = xen_crashpath_text()
+    rip = int(m[1], 16) if m[1] else None
+    if rip is not None and lo <= rip < hi:
+        return f"gdb: thread {first}: stopped inside crashpath's own code: {frame0!r}"
+    if m[2] == "??" and (rip is None or rip >> 40 == 0xffff82):
+        return f"gdb: thread {first}: a RIP in Xen's image without a symbol: {frame0!r}"
+    return None
+
+
+# The Xen row whose dump stays in build/scenarios after a pass, for gdb (the others are deleted).
+XEN_KEPT_DUMP_ROW = "xen-crashkey-4-x2apic"
 # The Linux row whose dump every other reader a user may reach for must open as well (make demo's).
 READERS_ROW = "linux-4-x2apic"
 # Debian's python3-drgn is built for the system Python, not a python3 that PATH may put first.
@@ -642,7 +740,7 @@ def scan_console(row, line, marks):
     came, the verdict, a complaint from Linux, crashpath saying it halts."""
     if line.startswith("VERDICT:"):
         marks.setdefault("verdict", time.time())
-    if ("crashpath: CPU" in line and "crashing" in line) or XEN_CRASH_LINE in line or \
+    if ("crashpath: CPU" in line and "crashing" in line) or XEN_CRASH_LINE in line or XEN_PANIC_LINE in line or \
             (row.is_own_linux and LINUX_OWN_CRASH_LINE in line):
         marks.setdefault("crash", time.time())
     if "Linux version" in line:
@@ -658,9 +756,10 @@ def scan_console(row, line, marks):
     if line.startswith("vmcore-check: NOTES "):
         f = dict(kv.split("=") for kv in line.split("NOTES ", 1)[1].split())
         marks["notes"] = (int(f["prstatus"]), int(f["cpu"]))
-    # (Linux's own kdump: its first kernel panics on purpose; only the kdump kernel, the second
-    # "Linux version", is heard)
-    if row.is_linux and any(b in line for b in LINUX_BAD) and (not row.is_own_linux or marks.get("kernels", 0) >= 2):
+    # (only the kdump kernel is heard: under Xen it is the second Linux to boot, after dom0; in
+    # Linux's own kdump the first kernel panics on purpose)
+    kdump_kernel = 1 if row.hypervisor == "hv" else 2
+    if row.is_linux and any(b in line for b in LINUX_BAD) and marks.get("kernels", 0) >= kdump_kernel:
         marks.setdefault("bad", line.strip())
     if row.halt_on and row.halt_on in line:
         marks.setdefault("halted", line.strip())
@@ -693,12 +792,13 @@ class Injector:
 
     def inject(self, ev, deadline):
         try:
-            if ev.what == "crashkey":
-                for keys in XEN_CRASH_KEYS:
+            if ev.what in ("crashkey", "panickey"):
+                for keys in XEN_CRASH_KEYS if ev.what == "crashkey" else XEN_PANIC_KEYS:
                     self.serial_in.write(keys)
                     self.serial_in.flush()
                     time.sleep(0.2)
-                self.log.write("# typed Xen's crash key (Ctrl-A x3, C)\n")
+                self.log.write(f"# typed Xen's {'crash' if ev.what == 'crashkey' else 'panic'} key (Ctrl-A x3, "
+                               f"{'C' if ev.what == 'crashkey' else 'P'})\n")
                 return None
             if ev.what == "nmistorm":
                 self.storm = Storm(self.qmp_path + ".storm", deadline, self.log)
@@ -949,6 +1049,11 @@ def judge_linux_dump(row, b):
         if problem:
             return False, problem
         what = "; readelf and gdb agree" + ("; eu-readelf, eu-stack, drgn and lldb too" if row.name == READERS_ROW else "")
+        if row.is_xen_crashpath and row.name != XEN_KEPT_DUMP_ROW:
+            # a dump of Xen's whole machine (130 MiB after makedumpfile): once checked, the
+            # row's log keeps what readelf and gdb said of it
+            os.unlink(b.dump_path)
+            what += " (dump deleted)"
     if "crash" in b.marks and "init" in b.marks:
         what += (f"; crash to /init {b.marks['init'] - b.marks['crash']:.1f} s, "
                  f"to verdict {b.marks['verdict'] - b.marks['crash']:.1f} s")
@@ -1009,7 +1114,10 @@ def main():
         for r in rows:
             print(r.name)
         return 0
-    needed = [HV16 if r.bochs_model else HV for r in rows] + [TARGETS[r.target] for r in rows]
+    needed = [HV16 if r.bochs_model else XEN_CP_IMG if r.is_xen_crashpath else HV for r in rows] + \
+        [TARGETS[r.target] for r in rows]
+    if any(r.is_xen_crashpath for r in rows):
+        needed += [XEN_CP_SYMS, XEN_DOM0_INITRD]
     if any(r.is_linux for r in rows):
         needed += [LINUX_INITRD, HV_ELF]
     for path in dict.fromkeys(needed):
