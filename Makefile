@@ -58,7 +58,7 @@ NASMFLAGS := -f elf64 -Werror -g
 EXPORTS := crashpath_init crashpath_strerror crashpath_crash crashpath_nmi_vmexit crashpath_load_kdump crashpath_kdump_info \
 	crashpath_apic_mode crashpath_trap_nop crashpath_nmi_crash crashpath_mce_crash crashpath_enable_nmis
 
-.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump xen scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
+.PHONY: all deps check unit symbols clang-build mutants hv mini linux-kdump linux-own-kdump xen-images xen-kdump xen xen-demo mutants-xen check-xen scenarios-all scenarios scenario check-bochs stress stress-smoke demo bench install embed dump-tool-test lint unit-san fuzz fuzz-smoke clean
 
 all: $(BUILD)/libcrashpath.a
 
@@ -334,6 +334,7 @@ XEN_DIR := tests/xen
 XEN_OUT := $(BUILD)/xen
 XEN_IMG := $(XEN_OUT)/xen.img
 XEN_DOM0_INITRD := $(XEN_OUT)/dom0-initramfs.cpio.gz
+XEN_HPTOOL := $(XEN_OUT)/root/usr/lib/xen-4.17/bin/xen-hptool
 DOM0_MODULES := xen-privcmd xenfs
 
 $(XEN_IMG): $(XEN_DIR)/fetch.sh $(LINUX_DIR)/download-with-libs.sh
@@ -350,10 +351,12 @@ $(XEN_DOM0_INITRD): $(XEN_IMG) $(LINUX_KERNEL) $(LINUX_INITRD) $(XEN_DIR)/dom0-i
 	$(Q)mods=$$(for m in $(DOM0_MODULES); do \
 		f=$$(find $(LINUX_OUT)/root/lib/modules -name $$m.ko | head -1); \
 		[ -n "$$f" ] || { echo "no module $$m" >&2; exit 1; }; echo "lib/modules/$$m.ko=$$f"; done) && \
-	libs=$$(python3 $(LINUX_DIR)/needed-libs.py $(XEN_OUT)/root $(XEN_OUT)/root/sbin/kexec) && \
+	libs=$$( (python3 $(LINUX_DIR)/needed-libs.py $(XEN_OUT)/root $(XEN_OUT)/root/sbin/kexec && \
+		python3 $(LINUX_DIR)/needed-libs.py $(XEN_OUT)/root $(XEN_HPTOOL)) | sort -u) && \
 	python3 $(LINUX_DIR)/mkinitramfs.py $@ bin=- dev=- proc=- sys=- lib=- lib/modules=- lib64=- \
 		lib/x86_64-linux-gnu=- kdump=- init=$(XEN_DIR)/dom0-init:755 \
-		bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 bin/kexec=$(XEN_OUT)/root/sbin/kexec:755 $$mods $$libs \
+		bin/busybox=$(LINUX_OUT)/root/bin/busybox:755 bin/kexec=$(XEN_OUT)/root/sbin/kexec:755 \
+		bin/xen-hptool=$(XEN_HPTOOL):755 $$mods $$libs \
 		kdump/vmlinuz=$(LINUX_KERNEL) kdump/initramfs.cpio.gz=$(LINUX_INITRD) kdump/cmdline=$(XEN_OUT)/kdump-cmdline
 
 xen-images: linux-kdump $(XEN_IMG) $(XEN_DOM0_INITRD)
@@ -362,7 +365,7 @@ xen-images: linux-kdump $(XEN_IMG) $(XEN_DOM0_INITRD)
 # (tests/compare.py; COMPARE_ARGS=--doc also writes docs/comparison.md); Xen or Linux failing a row is a
 # result, printed, not a failure of this target.
 xen-kdump: deps
-	@$(MAKE) --no-print-directory hv xen-images linux-own-kdump
+	@$(MAKE) --no-print-directory hv xen-images linux-own-kdump xen
 	@python3 tests/compare.py $(COMPARE_ARGS)
 
 # Xen 4.17 built from Debian's source with its crash path handed to crashpath (ports/xen): the
@@ -379,6 +382,15 @@ scenarios: hv $(MINI) linux-kdump xen xen-images
 
 scenario: hv $(MINI) linux-kdump xen xen-images
 	@tests/run-scenarios --show $(S)
+
+# Every row, with those make check leaves out (long=1 in the table).
+scenarios-all: hv $(MINI) linux-kdump xen xen-images
+	@tests/run-scenarios --long
+
+# The Xen port in full: every xen-* row and the port's mutants (each rebuilds Xen).
+check-xen: hv $(MINI) linux-kdump xen xen-images
+	@tests/run-scenarios --long xen-
+	@python3 tests/mutants.py --suite xen
 
 # The second CPU model: the table's Bochs rows (which `make scenarios` runs too), then
 # every QEMU row again on each Bochs model (tests/bochs.py); rows Bochs cannot run (QMP
@@ -413,6 +425,11 @@ bench: deps
 demo: deps
 	@$(MAKE) --no-print-directory $(HV_BOOT) linux-kdump
 	@python3 tests/demo.py
+
+# The same for Xen 4.17 built with crashpath (ports/xen), crashed by its 'C' key with dom0 up.
+xen-demo: deps
+	@$(MAKE) --no-print-directory linux-kdump xen xen-images
+	@python3 tests/demo.py --xen
 
 symbols: $(BUILD)/libcrashpath.a
 	@bash tests/check-symbols.sh $(BUILD)/libcrashpath.a
@@ -477,6 +494,10 @@ lint:
 # (or its scenario row, for which the Linux kdump kernel must be there).
 mutants: linux-kdump
 	@python3 tests/mutants.py
+
+# The Xen port's mutants: each rebuilds Xen with one of its protections broken (minutes each).
+mutants-xen: linux-kdump xen xen-images
+	@python3 tests/mutants.py --suite xen
 
 check: deps
 	@$(MAKE) --no-print-directory all

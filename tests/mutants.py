@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """mutants.py — break each protection of the crash path on purpose, one at a time, in a copy of
 the tree, and require that the unit test named for it fails. A protection no test notices is a
-protection nobody would notice losing. The mutants themselves are data: tests/mutants.toml."""
+protection nobody would notice losing. The mutants themselves are data: tests/mutants.toml.
+
+  tests/mutants.py [TEXT]            the mutants of `make check` (rule or test containing TEXT)
+  tests/mutants.py --suite xen       the Xen port's (make mutants-xen): each rebuilds Xen"""
 import concurrent.futures
 import os
 import shutil
@@ -13,9 +16,12 @@ import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-# (rule broken, file, text to replace, replacement, test that must fail), from tests/mutants.toml
+# (rule broken, file, text to replace, replacement, test that must fail, suite), from
+# tests/mutants.toml; suite "xen" mutants break the Xen port and need Xen rebuilt (2 minutes
+# each), so they run apart (make mutants-xen)
 with open(os.path.join(ROOT, "tests", "mutants.toml"), "rb") as table:
-    MUTANTS = [(m["rule"], m["file"], m["old"], m["new"], m["test"]) for m in tomllib.load(table)["mutant"]]
+    MUTANTS = [(m["rule"], m["file"], m["old"], m["new"], m["test"], m.get("suite", "check"))
+               for m in tomllib.load(table)["mutant"]]
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 import scenario_runner  # noqa: E402  (the table, read the runner's way)
@@ -45,7 +51,7 @@ def failure_reason(out, test):
 
 def try_mutant(mutant, work):
     """Apply one mutant in a fresh copy of the tree at work; returns (caught, line to print)."""
-    rule, path, old, new, test = mutant
+    rule, path, old, new, test, suite = mutant
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(ROOT, work, ignore=shutil.ignore_patterns("build", ".git"))
     src = os.path.join(work, path)
@@ -87,8 +93,18 @@ def try_mutant(mutant, work):
                 targets.append("linux-kdump")
             else:
                 os.symlink(linux, os.path.join(work, "build", "kdump", "linux"))
+        if suite == "xen":
+            # the Xen rows: Debian's Xen and dom0 side as fetched (make xen-images), the source as
+            # unpacked; the mutant's Xen is built anew from them
+            xen = os.path.join(ROOT, "build", "xen")
+            os.makedirs(os.path.join(work, "build", "xen"), exist_ok=True)
+            for name in os.listdir(xen):
+                if name not in ("tree", "xen-crashpath.img", "xen-crashpath-syms"):
+                    os.symlink(os.path.join(xen, name), os.path.join(work, "build", "xen", name))
+            targets.append("xen")
         # only the hypervisor images the selected rows boot (QEMU's, Bochs's 16-CPU build)
-        build = run(["make", "--no-print-directory"] + targets, work, 300)
+        # scenario mutants run one at a time, so their build has both cores
+        build = run(["make", "--no-print-directory", "-j2"] + targets, work, 900)
         check_cmd = ["tests/run-scenarios", test]
     else:
         build = run(["make", "--no-print-directory", "build/unit/run-unit"], work, 300)
@@ -102,8 +118,12 @@ def try_mutant(mutant, work):
 
 
 def main():
-    only = sys.argv[1] if len(sys.argv) > 1 else None
-    chosen = [m for m in MUTANTS if not only or only in m[0] or only in m[4]]
+    args = sys.argv[1:]
+    suite = "check"
+    if args[:1] == ["--suite"] and len(args) > 1:
+        suite, args = args[1], args[2:]
+    only = args[0] if args else None
+    chosen = [m for m in MUTANTS if m[5] == suite and (not only or only in m[0] or only in m[4])]
     tmp = tempfile.mkdtemp(prefix="crashpath-mutants-")
     results = {}
     try:

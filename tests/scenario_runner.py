@@ -126,6 +126,8 @@ class Row:
     hypervisor: str = "hv"   # hv: the reference hypervisor with crashpath; xencp: Xen 4.17 with
                              # crashpath (make xen); xen: Xen's own kdump; linux: Linux's own
                              # kdump (the last two: tests/compare.py)
+    keep_dump: bool = False  # Xen with crashpath: keep the dump after a pass (others are deleted)
+    long: bool = False       # left out of make check (its 20 minutes); --long, or its name, runs it
     dom0_extra: str = ""     # Xen rows: words added to dom0's command line (xk.nopurgatory=1, xk.spin=1);
                              # Linux's own: to the first kernel's (lk.spin=1)
 
@@ -301,8 +303,14 @@ def load_table():
                 if value != "xen":
                     sys.exit(f"{TABLE}: {row.name}: hypervisor=xen is the only other hypervisor")
                 row.hypervisor = "xencp"
+            elif key == "long":
+                row.long = value == "1"
             elif key == "dom0_spin":
                 row.dom0_extra = (row.dom0_extra + " xk.spin=1").strip()
+            elif key == "dom0_offline":
+                row.dom0_extra = (row.dom0_extra + f" xk.offline={value}").strip()
+            elif key == "dom0_reonline":
+                row.dom0_extra = (row.dom0_extra + " xk.reonline=1").strip()
         rows.append(row)
     names = [r.name for r in rows]
     dup = {n for n in names if names.count(n) > 1}
@@ -356,11 +364,14 @@ def inject_mce(qmp, row, cpu, log):
 def mce_expectations(row):
     """What the row's machine checks make the dump show, derived from the events themselves:
     every CPU hit counts one in its note (cp.mce), and a victim hit after parking, whose #MC
-    handler IRETs, is re-entered by its queued self-NMI (cp.reentered); the crasher never is."""
+    handler IRETs, is re-entered by its queued self-NMI (cp.reentered); the crasher never is.
+    With crasher "any" (Xen) every CPU hit is listed and the checker drops the one that crashed."""
     hit = []
     for ev in row.events:
         if ev.what == "mce":
             cpu = row.crasher_index if ev.cpu == "crasher" else int(ev.cpu)
+            if cpu is None:
+                sys.exit(f"{row.name}: mce:crasher needs a known crasher, not 'any'")
             if cpu not in hit:
                 hit.append(cpu)
     if not hit:
@@ -374,7 +385,7 @@ def mce_expectations(row):
 
 # expect tokens the runner keeps for itself
 RUNNER_TOKENS = ("halt_on=", "kdump_smp=", "kdump_save=", "dump_disk_mb=", "verdict_fail=", "hypervisor=",
-                 "dom0_spin=")
+                 "dom0_spin=", "dom0_offline=", "dom0_reonline=", "long=")
 
 
 def linux_cmdline(row):
@@ -428,6 +439,21 @@ def xen_crashpath_text():
     return _xen_crashpath_text
 
 
+_xen_text = None
+
+
+def xen_text():
+    """[_stext, _etext) of the Xen with crashpath: its code, which gdb names. A RIP outside it
+    may still be Xen's (the per-CPU SYSCALL stubs Xen maps just below its image's end, where a
+    PV guest's SYSCALL enters) or a guest's."""
+    global _xen_text
+    if _xen_text is None:
+        syms = subprocess.run(["nm", XEN_CP_SYMS], capture_output=True, text=True, check=True).stdout
+        at = {p[2]: int(p[0], 16) for p in (ln.split() for ln in syms.splitlines()) if len(p) == 3}
+        _xen_text = (at["_stext"], at["_etext"])
+    return _xen_text
+
+
 def xen_crashpath_kdump_cmdline(row):
     """The kdump kernel's command line for Xen with crashpath: what the dump must show, from
     what the row does (the crash key or the panic key; either CPU may take it)."""
@@ -436,6 +462,7 @@ def xen_crashpath_kdump_cmdline(row):
     words = [linux_cmdline(row), f"cp.cpus={row.cpus}", "cp.crasher=any",
              f"cp.reason={XEN_CP_REASONS[keys[0]] if keys else 'xen-crash'}", f"cp.lib={lo:#x}-{hi:#x}"]
     words += [t for t in row.expect_tokens if t.startswith("cp.")]
+    words += mce_expectations(row)
     return " ".join(words)
 
 
@@ -561,8 +588,9 @@ def xen_thread_problem(first, frame0, thread):
     rip = int(m[1], 16) if m[1] else None
     if rip is not None and lo <= rip < hi:
         return f"gdb: thread {first}: stopped inside crashpath's own code: {frame0!r}"
-    if m[2] == "??" and (rip is None or rip >> 40 == 0xffff82):
-        return f"gdb: thread {first}: a RIP in Xen's image without a symbol: {frame0!r}"
+    text_lo, text_hi = xen_text()
+    if m[2] == "??" and (rip is None or text_lo <= rip < text_hi):
+        return f"gdb: thread {first}: a RIP in Xen's text without a symbol: {frame0!r}"
     return None
 
 
@@ -1049,7 +1077,7 @@ def judge_linux_dump(row, b):
         if problem:
             return False, problem
         what = "; readelf and gdb agree" + ("; eu-readelf, eu-stack, drgn and lldb too" if row.name == READERS_ROW else "")
-        if row.is_xen_crashpath and row.name != XEN_KEPT_DUMP_ROW:
+        if row.is_xen_crashpath and not row.keep_dump and row.name != XEN_KEPT_DUMP_ROW:
             # a dump of Xen's whole machine (130 MiB after makedumpfile): once checked, the
             # row's log keeps what readelf and gdb said of it
             os.unlink(b.dump_path)
@@ -1097,8 +1125,12 @@ def main():
                     f"again on each Bochs model named ({', '.join(bochs.MODELS)}); a row Bochs cannot run "
                     "is a SKIP that says why")
     ap.add_argument("--machine", choices=["qemu", "bochs"], help="only the table's rows of this emulator")
+    ap.add_argument("--long", action="store_true", help="also the rows make check leaves out (long=1); "
+                    "a row named on the command line runs anyway")
     args = ap.parse_args()
     rows = load_table()
+    if not args.long:
+        rows = [r for r in rows if not r.long or any(n in r.name for n in args.names)]
     if args.machine:
         rows = [r for r in rows if bool(r.bochs_model) == (args.machine == "bochs")]
     if args.on:

@@ -858,6 +858,7 @@ void check_dump(const struct check_reader *r, const struct check_expect *e, stru
         named = *e;
         named.crasher = info.crashing_cpu;
         named.outcome[named.crasher] = CRASHPATH_OUTCOME_CRASHER;
+        named.reentered[named.crasher] = 0;   /* a victim hit by #MC after parking is re-entered; the crasher never */
         c.e = &named;
         e = &named;
     }
