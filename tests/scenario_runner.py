@@ -795,6 +795,9 @@ def scan_console(row, line, marks):
         marks.setdefault("skip", line[len("hv: SKIP: "):].strip())
     if line.startswith("hv: FAIL: "):
         marks.setdefault("hv_fail", line[len("hv: FAIL: "):].strip())
+    if row.is_xen and line.startswith("dom0: FAIL"):
+        # dom0's /init could not do its part (tests/xen/dom0-init): nothing the row waits for follows
+        marks.setdefault("dom0_fail", line.strip())
 
 
 class Injector:
@@ -955,6 +958,8 @@ def boot(row, show, progress=None):
                     verdict = line
                 halted_before = "halted" in marks
                 scan_console(row, line, marks)
+                if "dom0_fail" in marks:
+                    deadline = min(deadline, time.time() + 1)
                 if "halted" in marks and not halted_before:
                     # crashpath said it halts: give a kdump kernel a moment to prove it wrong
                     deadline = min(deadline, time.time() + 2)
@@ -966,7 +971,7 @@ def boot(row, show, progress=None):
                             deadline = min(deadline, time.time() + 0.3)
                 injector.on_line(line, deadline, marks)
         injector.finish(marks)
-        if timed_out and proc.poll() is None and not row.bochs_model:
+        if timed_out and proc.poll() is None and not row.bochs_model and "dom0_fail" not in marks:
             log.write(emulator_backtraces(proc.pid))
         if timed_out or console_status is not None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -1017,6 +1022,8 @@ def judge(row, b):
         return SKIP, marks["skip"]
     if "refused" in marks and marks["refused"].startswith("QMP"):
         return ERROR, marks["refused"]
+    if "dom0_fail" in marks:
+        return FAIL, marks["dom0_fail"]
     if b.timed_out:
         return FAIL, f"timeout after {row.timeout:.0f} s"
     if status == 0:
