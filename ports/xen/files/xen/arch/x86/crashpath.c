@@ -151,8 +151,8 @@ bool crashpath_xen_owns_crash_area(void)
 /* ---- load time ---- */
 
 /*
- * The CPUs as Xen has them now: every possible CPU with its APIC ID, the online ones present
- * with their IDT (Xen gives each CPU its own page, idt_tables[cpu], writable in the direct
+ * The CPUs as Xen has them now: every CPU the firmware listed (cpu_present_map) with its APIC
+ * ID, the online ones present to crashpath with their IDT (Xen gives each CPU its own page, idt_tables[cpu], writable in the direct
  * map). `leaving` is a CPU going down (CPU_DOWN_PREPARE): no longer present, so that the
  * shootdown never waits for it and its IDT page can be freed.
  */
