@@ -398,7 +398,7 @@ check-xen: hv $(MINI) linux-kdump xen xen-images
 BOCHS_MODELS ?= bochs:tigerlake,bochs:corei7_icelake_u,bochs:ryzen
 check-bochs: deps
 	@$(MAKE) --no-print-directory hv $(MINI)
-	@tests/run-scenarios --on $(BOCHS_MODELS)
+	@tests/run-scenarios --long --on $(BOCHS_MODELS)
 
 # Randomized runs (tests/stress.py): 200 from a random base seed, printed;
 # `make stress SEED=<n>` reproduces one run, RUNS=<n> and BASE=<n> pick others.
