@@ -15,6 +15,7 @@ Linux row, extract_dump() and check_dump_on_host().
 """
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import re
@@ -413,45 +414,39 @@ def xen_cmdline(row):
             (" crashpath-test-keys" if row.is_xen_crashpath else ""))
 
 
-_xen_crashpath_text = None
+@functools.lru_cache(maxsize=None)
+def xen_symbols():
+    """{name: [(address, size), ...]} of the built xen-syms (nm -S), read once."""
+    syms = subprocess.run(["nm", "-S", "--defined-only", XEN_CP_SYMS], capture_output=True, text=True,
+                          check=True).stdout
+    out = {}
+    for ln in syms.splitlines():
+        parts = ln.split()
+        if len(parts) in (3, 4):
+            out.setdefault(parts[-1], []).append((int(parts[0], 16), int(parts[1], 16) if len(parts) == 4 else 0))
+    return out
 
 
+@functools.lru_cache(maxsize=None)
 def xen_crashpath_text():
     """(lo, hi) of crashpath's crash-time code inside Xen's xen-syms: the functions of the
     archive's .text (the load-time .text.crashpath_load excluded), found by name where the name
     is unique in xen-syms; no saved RIP may lie there."""
-    global _xen_crashpath_text
-    if _xen_crashpath_text is None:
-        archive = subprocess.run(["objdump", "-t", os.path.join(BUILD, "libcrashpath.a")], capture_output=True,
-                                 text=True, check=True).stdout
-        names = {ln.split()[-1] for ln in archive.splitlines() if re.search(r"\sF \.text\s", ln)}
-        syms = subprocess.run(["nm", "-S", "--defined-only", XEN_CP_SYMS], capture_output=True, text=True,
-                              check=True).stdout
-        seen = {}
-        for ln in syms.splitlines():
-            parts = ln.split()
-            if len(parts) == 4 and parts[3] in names:
-                seen.setdefault(parts[3], []).append((int(parts[0], 16), int(parts[1], 16)))
-        spans = [v[0] for v in seen.values() if len(v) == 1]
-        if not spans:
-            sys.exit(f"run-scenarios: no crashpath function found in {XEN_CP_SYMS}")
-        _xen_crashpath_text = (min(a for a, _ in spans), max(a + n for a, n in spans))
-    return _xen_crashpath_text
-
-
-_xen_text = None
+    archive = subprocess.run(["objdump", "-t", os.path.join(BUILD, "libcrashpath.a")], capture_output=True,
+                             text=True, check=True).stdout
+    names = {ln.split()[-1] for ln in archive.splitlines() if re.search(r"\sF \.text\s", ln)}
+    spans = [v[0] for name, v in xen_symbols().items() if name in names and len(v) == 1]
+    if not spans:
+        sys.exit(f"run-scenarios: no crashpath function found in {XEN_CP_SYMS}")
+    return min(a for a, _ in spans), max(a + n for a, n in spans)
 
 
 def xen_text():
     """[_stext, _etext) of the Xen with crashpath: its code, which gdb names. A RIP outside it
     may still be Xen's (the per-CPU SYSCALL stubs Xen maps just below its image's end, where a
     PV guest's SYSCALL enters) or a guest's."""
-    global _xen_text
-    if _xen_text is None:
-        syms = subprocess.run(["nm", XEN_CP_SYMS], capture_output=True, text=True, check=True).stdout
-        at = {p[2]: int(p[0], 16) for p in (ln.split() for ln in syms.splitlines()) if len(p) == 3}
-        _xen_text = (at["_stext"], at["_etext"])
-    return _xen_text
+    syms = xen_symbols()
+    return syms["_stext"][0][0], syms["_etext"][0][0]
 
 
 def xen_crashpath_kdump_cmdline(row):
